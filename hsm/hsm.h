@@ -56,6 +56,11 @@ typedef struct hsm_caps {
 sm_rc hsm_open(const hsm_config *cfg, hsm_ctx **out, sm_err *err);
 void hsm_close(hsm_ctx *ctx);
 const hsm_caps *hsm_capabilities(const hsm_ctx *ctx);
+
+/* Initialises a free token slot of a module (development tokens and tests): C_InitToken with the
+ * SO PIN, then C_InitPIN for the user PIN. SM_EEXIST if a token with that label exists. */
+sm_rc hsm_init_token(const char *module_path, const char *label, const char *so_pin, size_t so_len,
+                     const char *user_pin, size_t user_len, sm_err *err);
 /* Logs one line per mechanism the module lacks and the fallback used (called at daemon start). */
 void hsm_log_capabilities(const hsm_ctx *ctx);
 

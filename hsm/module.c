@@ -330,10 +330,10 @@ const hsm_caps *hsm_capabilities(const hsm_ctx *ctx) { return &ctx->caps; }
 void hsm_log_capabilities(const hsm_ctx *ctx)
 {
     const hsm_caps *c = &ctx->caps;
-    char q1[80], q2[80], q3[80];
+    char q1[80], q2[80], q3[80], q4[80];
     sm_log(SM_LOG_INFO, "hsm", "token", "label=%s manufacturer=%s model=%s library=%s sessions=%u",
            SM_LOGQ(q1, ctx->token_label), SM_LOGQ(q2, c->manufacturer), SM_LOGQ(q3, c->model),
-           SM_LOGQ(q3, c->library), ctx->nsess);
+           SM_LOGQ(q4, c->library), ctx->nsess);
     if (!c->ecdh_kdf_sha256 || !c->extract_key)
         sm_log(SM_LOG_WARN, "hsm", "fallback",
                "mech=CKD_SHA256_KDF%s missing=%s%s fallback=%s",
@@ -549,4 +549,93 @@ sm_rc hsm_test_finalize(hsm_ctx *ctx, sm_err *err)
 {
     CK_RV rv = ctx->f->C_Finalize(NULL);
     return rv == CKR_OK ? SM_OK : hsm_fail(err, rv, "C_Finalize", "test: finalizing module");
+}
+
+sm_rc hsm_init_token(const char *module_path, const char *label, const char *so_pin, size_t so_len,
+                     const char *user_pin, size_t user_len, sm_err *err)
+{
+    if (strlen(label) > 32)
+        return sm_errf(err, SM_EINVAL, "hsm: token label '%s' is longer than 32 characters", label);
+    void *dl = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl)
+        return sm_errf(err, SM_ENOTFOUND, "hsm: loading PKCS#11 module %s: %s", module_path, dlerror());
+    CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+    CK_FUNCTION_LIST_PTR f = NULL;
+    sm_rc rc = SM_OK;
+    CK_RV rv;
+    const char *fn = "C_GetFunctionList";
+    if (!gfl || (rv = gfl(&f)) != CKR_OK) {
+        dlclose(dl);
+        return sm_errf(err, SM_EINVAL, "hsm: %s is not a PKCS#11 module", module_path);
+    }
+    CK_C_INITIALIZE_ARGS args;
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    fn = "C_Initialize";
+    rv = f->C_Initialize(&args);
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        rv = CKR_OK;
+    CK_SLOT_ID slots[64], slot = 0;
+    CK_ULONG n = 64;
+    if (rv == CKR_OK) {
+        fn = "C_GetSlotList";
+        rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    }
+    bool found = false;
+    char want[32];
+    pad_label(want, label);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+        CK_TOKEN_INFO ti;
+        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+            continue;
+        if ((ti.flags & CKF_TOKEN_INITIALIZED) && memcmp(ti.label, want, 32) == 0) {
+            rc = sm_errf(err, SM_EEXIST, "hsm: a token labelled '%s' already exists", label);
+            break;
+        }
+        if (!found && !(ti.flags & CKF_TOKEN_INITIALIZED)) {
+            slot = slots[i];
+            found = true;
+        }
+    }
+    if (rc == SM_OK && rv == CKR_OK && !found)
+        rc = sm_errf(err, SM_ENOTFOUND, "hsm: module %s has no free (uninitialised) token slot", module_path);
+    CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+    if (rc == SM_OK && rv == CKR_OK) {
+        fn = "C_InitToken";
+        rv = f->C_InitToken(slot, (CK_UTF8CHAR_PTR)so_pin, (CK_ULONG)so_len, (CK_UTF8CHAR_PTR)want);
+        /* SoftHSM2 moves an initialised token to a new slot id: find it again by label */
+        if (rv == CKR_OK) {
+            n = 64;
+            fn = "C_GetSlotList";
+            rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+            for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+                CK_TOKEN_INFO ti;
+                if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, want, 32) == 0)
+                    slot = slots[i];
+            }
+        }
+        if (rv == CKR_OK) {
+            fn = "C_OpenSession";
+            rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h);
+        }
+        if (rv == CKR_OK) {
+            fn = "C_Login(SO)";
+            rv = f->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, (CK_ULONG)so_len);
+        }
+        if (rv == CKR_OK) {
+            fn = "C_InitPIN";
+            rv = f->C_InitPIN(h, (CK_UTF8CHAR_PTR)user_pin, (CK_ULONG)user_len);
+            f->C_Logout(h);
+        }
+        if (h != CK_INVALID_HANDLE)
+            f->C_CloseSession(h);
+    }
+    if (rc == SM_OK && rv != CKR_OK) {
+        char what[96];
+        snprintf(what, sizeof what, "initialising token '%s'", label);
+        rc = hsm_fail(err, rv, fn, what);
+    }
+    f->C_Finalize(NULL);
+    dlclose(dl);
+    return rc;
 }

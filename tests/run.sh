@@ -5,6 +5,7 @@
 set -u
 bdir=${1:?usage: tests/run.sh build/<variant>}
 export SMBOX_SRCDIR=${SMBOX_SRCDIR:-$(pwd)}
+export SMBOX_BIN_DIR=${SMBOX_BIN_DIR:-$(cd "$bdir" && pwd)/bin}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 # ASan: leaks inside PKCS#11 modules and libraries are not ours; ours are checked by tests/lsan.supp
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0}

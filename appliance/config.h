@@ -1,0 +1,104 @@
+/* config: the appliance configuration (one YAML file), driven by one schema table (config_schema.c)
+ * that also produces docs/config.md and `smctl config check`. Owns parsing, defaults, validation. */
+#ifndef SM_CONFIG_H
+#define SM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "lib/err.h"
+
+/* A list of strings (YAML sequence of scalars). */
+typedef struct sm_strlist {
+    char **v;
+    size_t n;
+} sm_strlist;
+
+/* One ES peer (stakeholder) allowed to call or be called: see docs/config.md, `es.peers`. */
+typedef struct sm_cfg_peer {
+    char *id;          /* GSMA identifier of the stakeholder (e.g. an MNO's OID-like id) */
+    char *role;        /* mno | m2msp | eum | smdp | smsr */
+    char *subject;     /* TLS client certificate subject to match (RFC 2253), optional */
+    char *san;         /* TLS client certificate subjectAltName DNS/URI to match, optional */
+    char *fingerprint; /* SHA-256 of the client certificate, hex, optional */
+    char *endpoint;    /* base URL of the peer's own ES endpoint, for notifications and calls */
+} sm_cfg_peer;
+
+typedef struct sm_config {
+    char *path; /* file it was read from, NULL for embedded defaults */
+
+    struct {
+        char *name;
+        char *var_dir;
+    } node;
+
+    struct {
+        char *level;
+    } log;
+
+    struct {
+        char *module;
+        char *token_label;
+        char *pin_file;
+        char *pin_env;
+        char *softhsm2_conf;
+        long sessions;
+        char *key_prefix;
+    } hsm;
+
+    struct {
+        char *dsn;
+        char *password_file;
+        char *password_env;
+        long pool_size;
+        char *embedded_dir;
+    } database;
+
+    struct {
+        long threads;
+    } workers;
+
+    struct {
+        char *listen;            /* address:port of the ES (HTTPS) listener */
+        char *tls_key_label;     /* HSM label of the TLS private key */
+        char *tls_cert_file;
+        char *tls_ca_file;       /* trust list: CA bundle for client certificates */
+        char *tls_dev_key_file;  /* development only: PEM key instead of the HSM (loud warning) */
+        long max_body_bytes;
+        long max_header_bytes;
+        long max_xml_depth;
+        long max_xml_nodes;
+        long rate_per_second;
+        long rate_burst;
+        long idle_timeout_s;
+        char *public_url;        /* how peers reach this appliance (WS-Addressing, notifications) */
+        sm_cfg_peer *peers;
+        size_t npeers;
+    } es;
+
+    struct {
+        char *smdp_id;           /* our GSMA identifiers */
+        char *smsr_id;
+        char *ci_cert_file;      /* trusted GSMA CI certificate(s) for eUICC and peer checks */
+    } gsma;
+} sm_config;
+
+/* Loads and validates a file (path NULL: embedded defaults only). On error the message names the
+ * file, line and key. */
+sm_rc sm_config_load(const char *path, sm_config **out, sm_err *err);
+void sm_config_free(sm_config *cfg);
+
+/* Reads a secret named by a *_file / *_env pair (exactly one must be set) into locked memory.
+ * Caller frees with sm_secmem_free(*out, *len + 1). */
+sm_rc sm_config_secret(const char *file, const char *env, const char *what, char **out, size_t *len, sm_err *err);
+
+/* Resolves a path from the config relative to node.var_dir (absolute paths are kept). */
+void sm_config_var_path(const sm_config *cfg, const char *rel, char *out, size_t cap);
+
+/* Writes docs/config.md (the reference generated from the schema). */
+void sm_config_write_docs(FILE *out);
+/* Writes the effective configuration as YAML (secrets are never in it). */
+void sm_config_dump(const sm_config *cfg, FILE *out);
+
+#endif

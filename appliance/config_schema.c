@@ -1,0 +1,95 @@
+/* The configuration schema. Adding a key: a field in sm_config (config.h) and a line here. */
+#include "appliance/config_schema.h"
+
+#include <limits.h>
+
+#include "appliance/config.h"
+
+#define S(k, f, d, doc) {k, CT_STR, offsetof(sm_config, f), d, doc, NULL, 0, 0, 0, NULL, 0, 0}
+#define I(k, f, d, lo, hi, doc) {k, CT_INT, offsetof(sm_config, f), d, doc, NULL, lo, hi, 0, NULL, 0, 0}
+#define E(k, f, d, ch, doc) {k, CT_ENUM, offsetof(sm_config, f), d, doc, ch, 0, 0, 0, NULL, 0, 0}
+#define PS(k, f, req, doc) {k, CT_STR, offsetof(sm_cfg_peer, f), NULL, doc, NULL, 0, 0, req, NULL, 0, 0}
+
+static const cfg_item peer_schema[] = {
+    PS("id", id, CF_REQUIRED, "GSMA identifier of the stakeholder (FunctionRequesterIdentifier)."),
+    {"role", CT_ENUM, offsetof(sm_cfg_peer, role), NULL, "Its role; decides which ES interfaces it may call.",
+     "mno|m2msp|eum|smdp|smsr", 0, 0, CF_REQUIRED, NULL, 0, 0},
+    PS("subject", subject, 0, "Client certificate subject to match (RFC 2253 string)."),
+    PS("san", san, 0, "Client certificate subjectAltName (DNS or URI) to match."),
+    PS("fingerprint", fingerprint, 0, "SHA-256 fingerprint of the client certificate (hex)."),
+    PS("endpoint", endpoint, 0, "Base URL of the peer's ES endpoint (notifications, async responses, calls)."),
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, 0},
+};
+
+const cfg_item cfg_schema[] = {
+    S("node.name", node.name, "smbox-1", "Name of this node in logs and the audit trail; unique per node of a fleet."),
+    S("node.var_dir", node.var_dir, "var",
+      "Directory for state that is not in PostgreSQL (development token, embedded cluster, secrets). *restart*"),
+
+    E("log.level", log.level, "info", "debug|info|notice|warn|error", "Lowest level written."),
+
+    S("hsm.module", hsm.module, "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module to load. *restart*"),
+    S("hsm.token_label", hsm.token_label, "smbox-dev", "Label of the token holding the appliance keys. *restart*"),
+    S("hsm.pin_file", hsm.pin_file, "secrets/hsm-pin",
+      "File holding the user PIN (mode 0600). Exclusive with hsm.pin_env. *restart*"),
+    S("hsm.pin_env", hsm.pin_env, NULL, "Environment variable holding the user PIN. *restart*"),
+    S("hsm.softhsm2_conf", hsm.softhsm2_conf, "softhsm/softhsm2.conf",
+      "SoftHSM2 configuration to use (exported as SOFTHSM2_CONF when the file exists and the variable is unset). "
+      "*restart*"),
+    I("hsm.sessions", hsm.sessions, "0", 0, 256,
+      "HSM sessions in the pool; 0 = one per worker thread plus two. *restart*"),
+    S("hsm.key_prefix", hsm.key_prefix, "smbox", "Prefix of the labels of the appliance keys (`<prefix>-kek`, ...). *restart*"),
+
+    S("database.dsn", database.dsn, NULL,
+      "postgresql:// URI of an external server (TLS and client certificates by its parameters). Empty: the "
+      "embedded cluster under node.var_dir, on a unix socket only. *restart*"),
+    S("database.password_file", database.password_file, NULL, "File holding the database password. *restart*"),
+    S("database.password_env", database.password_env, NULL, "Environment variable holding the database password. *restart*"),
+    I("database.pool_size", database.pool_size, "0", 0, 256, "Connections; 0 = one per worker thread plus two. *restart*"),
+    S("database.embedded_dir", database.embedded_dir, "pg", "Data directory of the embedded cluster. *restart*"),
+
+    I("workers.threads", workers.threads, "2", 1, 256,
+      "Worker threads (each with its own HSM session and database connection). *restart*"),
+
+    S("es.listen", es.listen, "127.0.0.1:8443", "Address and port of the ES interfaces (HTTPS, mutual TLS). *restart*"),
+    S("es.tls_key_label", es.tls_key_label, "smbox-tls-es", "HSM label of the TLS private key. *restart*"),
+    S("es.tls_cert_file", es.tls_cert_file, "pki/smbox-tls.crt", "TLS certificate chain (PEM). *restart*"),
+    S("es.tls_ca_file", es.tls_ca_file, "pki/tls-ca.crt", "CA bundle that client certificates must chain to. *restart*"),
+    S("es.tls_dev_key_file", es.tls_dev_key_file, NULL,
+      "Development only: a PEM private key file instead of the HSM key. Logged loudly at start. *restart*"),
+    I("es.max_body_bytes", es.max_body_bytes, "4194304", 1024, 268435456, "Largest request body accepted."),
+    I("es.max_header_bytes", es.max_header_bytes, "16384", 1024, 1048576, "Largest request header block accepted."),
+    I("es.max_xml_depth", es.max_xml_depth, "32", 4, 256, "Deepest XML nesting accepted in a SOAP request."),
+    I("es.max_xml_nodes", es.max_xml_nodes, "20000", 16, 10000000, "Most XML nodes accepted in a SOAP request."),
+    I("es.rate_per_second", es.rate_per_second, "200", 1, 1000000, "Requests per second allowed per client identity."),
+    I("es.rate_burst", es.rate_burst, "400", 1, 1000000, "Burst allowance per client identity."),
+    I("es.idle_timeout_s", es.idle_timeout_s, "30", 1, 3600, "Seconds a connection may stay idle or stall mid-request."),
+    S("es.public_url", es.public_url, "https://127.0.0.1:8443", "How peers reach this appliance."),
+    {"es.peers", CT_TABLE, offsetof(sm_config, es.peers), NULL,
+     "Stakeholders allowed to call, with their identity and endpoint.", NULL, 0, 0, 0, peer_schema,
+     sizeof(sm_cfg_peer), offsetof(sm_config, es.npeers)},
+
+    S("gsma.smdp_id", gsma.smdp_id, "1.3.6.1.4.1.99999.1.1", "GSMA identifier of this appliance's SM-DP role."),
+    S("gsma.smsr_id", gsma.smsr_id, "1.3.6.1.4.1.99999.1.2", "GSMA identifier of this appliance's SM-SR role."),
+    S("gsma.ci_cert_file", gsma.ci_cert_file, "pki/ci.crt", "Trusted GSMA CI certificate(s), PEM or DER."),
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, 0},
+};
+
+const char *cfg_type_name(cfg_type t)
+{
+    switch (t) {
+    case CT_STR:
+        return "string";
+    case CT_INT:
+        return "integer";
+    case CT_BOOL:
+        return "boolean";
+    case CT_ENUM:
+        return "enum";
+    case CT_STRLIST:
+        return "list of strings";
+    case CT_TABLE:
+        return "list of mappings";
+    }
+    return "?";
+}

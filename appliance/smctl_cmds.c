@@ -1,0 +1,9 @@
+/* The smctl command table: one line per command. */
+#include "appliance/smctl.h"
+
+const smctl_cmd smctl_cmds[] = {
+    {"config", "check FILE | show | docs", "validate, show or document the configuration", smctl_config_main,
+     smctl_config_help},
+    {"hsm", "init | list | status | init-token", "key ceremony and HSM inspection", smctl_hsm_main, smctl_hsm_help},
+    {NULL, NULL, NULL, NULL, NULL},
+};
