@@ -16,10 +16,11 @@ void smctl_hsm_help(FILE *out)
             "  list     list the token's objects with their security attributes; keys that are extractable or\n"
             "           not sensitive are flagged and make the command exit with status 3\n"
             "  status   the module, token, mechanisms and fallbacks in use\n"
-            "  init-token [--so-pin-file FILE]\n"
+            "  init-token [--so-pin-file FILE] [--reinit]\n"
             "           initialise a free slot of the configured module as the token hsm.token_label, with the\n"
             "           SO PIN from FILE (default <var_dir>/secrets/hsm-so-pin) and the user PIN from\n"
-            "           hsm.pin_file / hsm.pin_env (development tokens; `make run` uses it)\n");
+            "           hsm.pin_file / hsm.pin_env (development tokens; `make run` uses it); --reinit erases\n"
+            "           and re-initialises an existing token of that label (test tokens only)\n");
 }
 
 static void print_step(const sm_ceremony_step *st, void *arg)
@@ -111,9 +112,12 @@ static int do_init_token(smctl_ctx *c, int argc, char **argv)
         return 1;
     char sofile[4096], pinfile[4096];
     sm_config_var_path(cfg, "secrets/hsm-so-pin", sofile, sizeof sofile);
+    bool reinit = false;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--so-pin-file") && i + 1 < argc)
             snprintf(sofile, sizeof sofile, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--reinit"))
+            reinit = true;
         else
             return smctl_fail("hsm init-token: unknown argument %s", argv[i]);
     }
@@ -130,7 +134,7 @@ static int do_init_token(smctl_ctx *c, int argc, char **argv)
         return smctl_fail("%s", err.msg);
     int rc = 0;
     if (sm_config_secret(pinfile, cfg->hsm.pin_env, "HSM PIN", &pin, &pinlen, &err) != SM_OK ||
-        hsm_init_token(cfg->hsm.module, cfg->hsm.token_label, so, solen, pin, pinlen, &err) != SM_OK)
+        hsm_init_token(cfg->hsm.module, cfg->hsm.token_label, so, solen, pin, pinlen, reinit, &err) != SM_OK)
         rc = err.code == SM_EEXIST ? (printf("token '%s' already exists\n", cfg->hsm.token_label), 0)
                                    : smctl_fail("%s", err.msg);
     else

@@ -58,9 +58,10 @@ void hsm_close(hsm_ctx *ctx);
 const hsm_caps *hsm_capabilities(const hsm_ctx *ctx);
 
 /* Initialises a free token slot of a module (development tokens and tests): C_InitToken with the
- * SO PIN, then C_InitPIN for the user PIN. SM_EEXIST if a token with that label exists. */
+ * SO PIN, then C_InitPIN for the user PIN. SM_EEXIST if a token with that label exists, unless
+ * reinit: then that token is re-initialised (all its objects erased). */
 sm_rc hsm_init_token(const char *module_path, const char *label, const char *so_pin, size_t so_len,
-                     const char *user_pin, size_t user_len, sm_err *err);
+                     const char *user_pin, size_t user_len, bool reinit, sm_err *err);
 /* Logs one line per mechanism the module lacks and the fallback used (called at daemon start). */
 void hsm_log_capabilities(const hsm_ctx *ctx);
 
@@ -142,6 +143,12 @@ sm_rc hsm_key_destroy(hsm_sess *s, const hsm_key *k, sm_err *err);
  * on a production token. */
 sm_rc hsm_secret_import(hsm_sess *s, const hsm_keyspec *spec, const uint8_t *val, size_t len, hsm_key *out,
                         sm_err *err);
+
+/* Imports an EC private key (the big-endian scalar d, 32 bytes for 256-bit curves) as a session
+ * object, sensitive and never extractable. Test keys only (`smctl tool keyest`, known-answer
+ * tests); refuses spec->token. spec gives curve, usage and naming (type must be HSM_KT_EC_PRIV). */
+sm_rc hsm_ec_import_private(hsm_sess *s, const hsm_keyspec *spec, const uint8_t *d, size_t dlen, hsm_key *out,
+                            sm_err *err);
 
 /* Imports an EC public key (uncompressed point 04||X||Y) as a session object for verify/ECDH peers. */
 sm_rc hsm_ec_import_public(hsm_sess *s, hsm_curve curve, const uint8_t *point, size_t len, hsm_key *out,
@@ -257,6 +264,13 @@ sm_rc hsm_wrap(hsm_sess *s, const hsm_key *kek, const hsm_key *key, uint8_t *out
  * spec->wrappable). */
 sm_rc hsm_unwrap(hsm_sess *s, const hsm_key *kek, const uint8_t *wrapped, size_t len, const hsm_keyspec *spec,
                  hsm_key *out, sm_err *err);
+
+/* The one sanctioned way a protocol secret reaches process memory (SECURITY.md, "SCP81 PSK"):
+ * the SCP81 PSK, stored wrapped, is unwrapped for one TLS-PSK handshake into a *non-sensitive*
+ * session object, its value read once into psk (the caller's sm_secmem buffer), and the object
+ * destroyed before return (also on failure). Nothing else may call C_UnwrapKey non-sensitive. */
+sm_rc hsm_unwrap_psk_for_tls(hsm_sess *s, const hsm_key *kek, const uint8_t *wrapped, size_t len, uint8_t *psk,
+                             size_t cap, size_t *psklen, sm_err *err);
 
 /* ---- testing hooks ------------------------------------------------------------------------ */
 /* Closes every session of the module behind the pool's back, as a device reset would

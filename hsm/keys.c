@@ -250,6 +250,41 @@ sm_rc hsm_secret_import(hsm_sess *s, const hsm_keyspec *spec, const uint8_t *val
     return SM_OK;
 }
 
+sm_rc hsm_ec_import_private(hsm_sess *s, const hsm_keyspec *spec, const uint8_t *d, size_t dlen, hsm_key *out,
+                            sm_err *err)
+{
+    if (spec->type != HSM_KT_EC_PRIV || spec->token || spec->wrappable)
+        return sm_errf(err, SM_EINVAL, "hsm: EC private key import is for non-extractable session test keys only");
+    if (dlen != 32)
+        return sm_errf(err, SM_EINVAL, "hsm: EC private scalar must be 32 bytes (got %zu)", dlen);
+    size_t oidlen;
+    const uint8_t *oid = hsm_curve_oid(spec->curve, &oidlen);
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE kt = CKK_EC;
+    CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+    CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof cls},
+                        {CKA_KEY_TYPE, &kt, sizeof kt},
+                        {CKA_TOKEN, &f, sizeof f},
+                        {CKA_PRIVATE, &t, sizeof t},
+                        {CKA_SENSITIVE, &t, sizeof t},
+                        {CKA_EXTRACTABLE, &f, sizeof f},
+                        {CKA_SIGN, (spec->usage & HSM_U_SIGN) ? &t : &f, sizeof t},
+                        {CKA_DERIVE, (spec->usage & HSM_U_DERIVE) ? &t : &f, sizeof t},
+                        {CKA_EC_PARAMS, (void *)oid, oidlen},
+                        {CKA_VALUE, (void *)d, dlen},
+                        {CKA_LABEL, (void *)spec->label, spec->label ? strlen(spec->label) : 0},
+                        {CKA_ID, (void *)spec->id, spec->id ? spec->idlen : 0}};
+    CK_ULONG n = 10 + (spec->label ? 1 : 0);
+    if (spec->id && spec->idlen) {
+        a[n] = a[11];
+        n++;
+    }
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    HSM_CALL(s, err, "importing an EC private test key", { P11(C_CreateObject, s->h, a, n, &h); });
+    *out = hsm_key_session(s, h, HSM_KT_EC_PRIV, false);
+    return SM_OK;
+}
+
 /* DER OCTET STRING around a point, as CKA_EC_POINT wants it. */
 static size_t der_octets(const uint8_t *p, size_t n, uint8_t *out)
 {

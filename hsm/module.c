@@ -552,7 +552,7 @@ sm_rc hsm_test_finalize(hsm_ctx *ctx, sm_err *err)
 }
 
 sm_rc hsm_init_token(const char *module_path, const char *label, const char *so_pin, size_t so_len,
-                     const char *user_pin, size_t user_len, sm_err *err)
+                     const char *user_pin, size_t user_len, bool reinit, sm_err *err)
 {
     if (strlen(label) > 32)
         return sm_errf(err, SM_EINVAL, "hsm: token label '%s' is longer than 32 characters", label);
@@ -589,6 +589,11 @@ sm_rc hsm_init_token(const char *module_path, const char *label, const char *so_
         if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
             continue;
         if ((ti.flags & CKF_TOKEN_INITIALIZED) && memcmp(ti.label, want, 32) == 0) {
+            if (reinit) { /* C_InitToken on an initialised token erases it (SO PIN required) */
+                slot = slots[i];
+                found = true;
+                break;
+            }
             rc = sm_errf(err, SM_EEXIST, "hsm: a token labelled '%s' already exists", label);
             break;
         }
