@@ -152,12 +152,23 @@ static void test_smboxd_missing_keys(void **state)
     /* with the keys made, --check passes */
     assert_int_equal(testenv_sh("%s/smctl -c %s hsm init >/dev/null 2>&1", bin, cfg), 0);
     assert_int_equal(testenv_sh("%s/smboxd -c %s --check >%s 2>&1", bin, cfg, out), 0);
-    /* and it runs, then stops cleanly on SIGTERM */
-    assert_int_equal(testenv_sh("%s/smboxd -c %s >%s 2>&1 & p=$!; for i in $(seq 50); do grep -q event=ready %s && break; "
-                                "sleep 0.1; done; kill -TERM $p; wait $p",
-                                bin, cfg, out, out),
+    /* it runs; SIGHUP re-reads the file (a broken file is refused and the old one kept, a good one
+     * applied); SIGTERM stops it cleanly */
+    char good[600];
+    snprintf(good, sizeof good, "%s.good", cfg);
+    assert_int_equal(testenv_sh("cp %s %s", cfg, good), 0);
+    assert_int_equal(
+        testenv_sh("%s/smboxd -c %s >%s 2>&1 & p=$!; "
+                   "w() { for i in $(seq 100); do grep -q \"$1\" %s && return 0; sleep 0.1; done; return 1; }; "
+                   "w event=ready && echo 'bogus_key: 1' >>%s && kill -HUP $p && w event=reload_failed && "
+                   "cp %s %s && echo 'log:' >>%s && echo '  level: debug' >>%s && kill -HUP $p && w event=reloaded && "
+                   "kill -0 $p && kill -TERM $p; wait $p",
+                   bin, cfg, out, out, cfg, good, cfg, cfg, cfg),
+        0);
+    assert_int_equal(testenv_sh("grep -q \"reload_failed.*unknown key 'bogus_key'\" %s && "
+                                "grep -q 'event=stopped status=0' %s",
+                                out, out),
                      0);
-    assert_int_equal(testenv_sh("grep -q event=ready %s && grep -q 'event=stopped status=0' %s", out, out), 0);
     testenv_rmtree(dir);
 }
 
