@@ -56,6 +56,8 @@ typedef struct hsm_caps {
 sm_rc hsm_open(const hsm_config *cfg, hsm_ctx **out, sm_err *err);
 void hsm_close(hsm_ctx *ctx);
 const hsm_caps *hsm_capabilities(const hsm_ctx *ctx);
+/* The same, for code that holds only a session (crypto/ picks in-token paths by capability). */
+const hsm_caps *hsm_session_caps(const hsm_sess *s);
 
 /* Initialises a free token slot of a module (development tokens and tests): C_InitToken with the
  * SO PIN, then C_InitPIN for the user PIN. SM_EEXIST if a token with that label exists, unless

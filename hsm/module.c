@@ -327,6 +327,8 @@ void hsm_close(hsm_ctx *ctx)
 
 const hsm_caps *hsm_capabilities(const hsm_ctx *ctx) { return &ctx->caps; }
 
+const hsm_caps *hsm_session_caps(const hsm_sess *s) { return &s->ctx->caps; }
+
 void hsm_log_capabilities(const hsm_ctx *ctx)
 {
     const hsm_caps *c = &ctx->caps;
