@@ -193,18 +193,19 @@ static void destroy_keys(hsm_sess *s, scp03_session *ss)
     }
 }
 
-sm_rc scp03_open(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned keylen,
-                 const uint8_t host_challenge[8], const scp03_iu *iu, scp03_session *ss, sm_err *err)
+sm_rc scp03_open_ex(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned keylen,
+                    const uint8_t host_challenge[8], const uint8_t card_challenge[8], const uint8_t *expect,
+                    uint8_t card_cryptogram[8], scp03_session *ss, sm_err *err)
 {
     memset(ss, 0, sizeof *ss);
     if (keylen != 16 && keylen != 24 && keylen != 32)
         return sm_errf(err, SM_EINVAL, "scp03: key length %u", keylen);
     ss->keylen = keylen;
     memcpy(ss->host_challenge, host_challenge, 8);
-    memcpy(ss->card_challenge, iu->card_challenge, 8);
+    memcpy(ss->card_challenge, card_challenge, 8);
     uint8_t ctx[16];
     memcpy(ctx, host_challenge, 8);
-    memcpy(ctx + 8, iu->card_challenge, 8);
+    memcpy(ctx + 8, card_challenge, 8);
     hsm_keyspec enc = {.type = HSM_KT_AES, .len = keylen, .usage = HSM_U_ENCRYPT | HSM_U_DECRYPT};
     hsm_keyspec mac = {.type = HSM_KT_AES, .len = keylen, .usage = HSM_U_SIGN};
     sm_rc rc = scp03_kdf_key(s, kenc, SCP03_DC_S_ENC, ctx, 16, &enc, &ss->s_enc, err);
@@ -228,8 +229,10 @@ sm_rc scp03_open(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned
     ss->owns_keys = true;
     uint8_t cc[8];
     rc = scp03_kdf(s, &ss->s_mac, SCP03_DC_CARD_CRYPTO, ctx, 16, 64, cc, err);
-    if (rc == SM_OK && !ct_equal(cc, iu->card_cryptogram, 8))
+    if (rc == SM_OK && expect && !ct_equal(cc, expect, 8))
         rc = sm_errf(err, SM_EVERIFY, "scp03: card cryptogram does not verify (wrong keys or challenge)");
+    if (rc == SM_OK && card_cryptogram)
+        memcpy(card_cryptogram, cc, 8);
     if (rc == SM_OK)
         rc = scp03_kdf(s, &ss->s_mac, SCP03_DC_HOST_CRYPTO, ctx, 16, 64, ss->host_cryptogram, err);
     if (rc != SM_OK) {
@@ -237,6 +240,13 @@ sm_rc scp03_open(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned
         scp03_close(s, ss);
     }
     return rc;
+}
+
+sm_rc scp03_open(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned keylen,
+                 const uint8_t host_challenge[8], const scp03_iu *iu, scp03_session *ss, sm_err *err)
+{
+    return scp03_open_ex(s, kenc, kmac, keylen, host_challenge, iu->card_challenge, iu->card_cryptogram, NULL, ss,
+                         err);
 }
 
 void scp03_session_from_keys(const hsm_key *s_enc, const hsm_key *s_mac, const hsm_key *s_rmac, unsigned keylen,

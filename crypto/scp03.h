@@ -83,6 +83,11 @@ sm_rc scp03_parse_init_update(const uint8_t *data, size_t len, scp03_iu *out, sm
  * cryptogram (SM_EVERIFY if wrong, keys destroyed) and computes the host cryptogram. */
 sm_rc scp03_open(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned keylen,
                  const uint8_t host_challenge[8], const scp03_iu *iu, scp03_session *ss, sm_err *err);
+/* The same with the challenges given directly: checks the card cryptogram against `expect` unless
+ * NULL, and returns the computed one in card_cryptogram unless NULL (precomputed SCP03t sessions). */
+sm_rc scp03_open_ex(hsm_sess *s, const hsm_key *kenc, const hsm_key *kmac, unsigned keylen,
+                    const uint8_t host_challenge[8], const uint8_t card_challenge[8], const uint8_t *expect,
+                    uint8_t card_cryptogram[8], scp03_session *ss, sm_err *err);
 /* A session over given session keys (tools, tests); the keys stay the caller's. mcv and ctr set the
  * chaining state; the session counts as authenticated at level sl. */
 void scp03_session_from_keys(const hsm_key *s_enc, const hsm_key *s_mac, const hsm_key *s_rmac, unsigned keylen,
