@@ -6,3 +6,4 @@ app_SRCS := $(filter-out $(app_MAINS),$(wildcard appliance/*.c))
 PROGS += smboxd smctl
 smboxd_SRCS := appliance/smboxd.c
 smctl_SRCS := appliance/smctl.c
+-include appliance/smdp/module.mk
