@@ -32,6 +32,9 @@ static sm_rc check_edits(enc *x, sm_err *err)
             if (nd->cons)
                 return sm_errf(err, SM_EINVAL, "saip encode: edit %zu replaces the value of a constructed element "
                                                "(offset %u)", k, nd->off);
+            if (der_tag_class(nd->tag) == 0)
+                return sm_errf(err, SM_EINVAL, "saip encode: edit %zu replaces a universal-type value (offset %u); "
+                                               "only tagged fields are personalised", k, nd->off);
             if (x->value_edit[e->node] >= 0)
                 return sm_errf(err, SM_EINVAL, "saip encode: two value edits for the element at offset %u", nd->off);
             x->value_edit[e->node] = (int32_t)k;
