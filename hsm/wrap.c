@@ -47,10 +47,11 @@ sm_rc hsm_unwrap_psk_for_tls(hsm_sess *s, const hsm_key *kek, const uint8_t *wra
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL t = CK_TRUE, f = CK_FALSE;
-    /* session object, non-sensitive so CKA_VALUE can be read once; no usage at all */
+    /* session object, non-sensitive and extractable so CKA_VALUE can be read once (SoftHSM2 also
+     * wants CKA_EXTRACTABLE for that); no usage at all, destroyed before return */
     CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof cls},  {CKA_KEY_TYPE, &kt, sizeof kt},
                         {CKA_TOKEN, &f, sizeof f},      {CKA_PRIVATE, &t, sizeof t},
-                        {CKA_SENSITIVE, &f, sizeof f},  {CKA_EXTRACTABLE, &f, sizeof f},
+                        {CKA_SENSITIVE, &f, sizeof f},  {CKA_EXTRACTABLE, &t, sizeof t},
                         {CKA_ENCRYPT, &f, sizeof f},    {CKA_DECRYPT, &f, sizeof f},
                         {CKA_SIGN, &f, sizeof f},       {CKA_VERIFY, &f, sizeof f},
                         {CKA_WRAP, &f, sizeof f},       {CKA_UNWRAP, &f, sizeof f},
