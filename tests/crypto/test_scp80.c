@@ -286,13 +286,15 @@ static size_t ref_por2(const uint8_t *k, const uint8_t *kmac, const uint8_t tar[
         m[9 + i] = (uint8_t)(cntr >> (8 * (4 - i)));
     m[14] = (uint8_t)pad;
     m[15] = status;
-    memcpy(m + 16, d, dl);
+    if (dl)
+        memcpy(m + 16, d, dl);
     memset(m + 16 + dl, 0, pad);
     uint8_t cc[16], iv[16] = {0};
     ref_aes_cmac(kmac, 16, m, 16 + dl + pad, cc);
     memcpy(sec, m + 9, 7);
     memcpy(sec + 7, cc, 8);
-    memcpy(sec + 15, d, dl);
+    if (dl)
+        memcpy(sec + 15, d, dl);
     memset(sec + 15 + dl, 0, pad);
     ref_aes_cbc(1, k, 16, iv, sec, sl, sec);
     memcpy(out, hdr, 9);
