@@ -351,8 +351,29 @@ sim_rc sim_smsc_listen(sim_world *w, const char *addr, sim_err *err)
 {
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) != 0)
+    memset(&ss, 0, sizeof ss);
+    const char *colon = strrchr(addr, ':');
+    char host[64];
+    char *end = NULL;
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    size_t hl = colon ? (size_t)(colon - addr) : 0;
+    if (!colon || !end || *end || port > 65535 || hl == 0 || hl >= sizeof host)
         return sim_errf(err, SIM_EINVAL, "smsc: cannot parse listen address %s (want ADDR:PORT)", addr);
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof *s4;
+    } else if (hl > 2 && host[0] == '[' && host[hl - 1] == ']' && (host[hl - 1] = 0, inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1)) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *s6;
+    } else {
+        return sim_errf(err, SIM_EINVAL, "smsc: listen address %s is not a numeric IPv4 or [IPv6] address", addr);
+    }
     sim_smsc *sc = calloc(1, sizeof *sc);
     if (!sc)
         return sim_errf(err, SIM_ENOMEM, "smsc: out of memory");
