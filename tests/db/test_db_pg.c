@@ -1,0 +1,416 @@
+/* db/pg, db/migrate, db/cluster against a real throw-away PostgreSQL: migrations from empty and
+ * again (no-op), a newer or altered schema refused, concurrent migrators, statements and COPY, the
+ * pool's limit, a clear error for an unreachable server, passwords kept out of messages, and a server
+ * restart: the idle connection reconnects, the in-flight transaction is reported failed. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "db/audit.h"
+#include "db/migrate.h"
+#include "db/pg.h"
+#include "tests/support/testenv.h"
+#include "tests/support/testpg.h"
+
+static testpg PG;
+
+static int setup(void **state)
+{
+    return testpg_start(&PG);
+}
+
+static int teardown(void **state)
+{
+    testpg_stop(&PG);
+    return 0;
+}
+
+static long count(db_conn *c, const char *sql_text)
+{
+    /* constant SQL only: each call site passes a literal */
+    db_stmt st = {sql_text, 0, 0};
+    db_res *r = NULL;
+    sm_err err = {0};
+    if (db_exec(c, &st, NULL, &r, &err) != SM_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    long n = (long)db_res_int(r, 0, 0);
+    db_res_free(r);
+    return n;
+}
+
+static void test_migrate_from_empty_then_noop(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "mig_fresh", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 2);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    db_schema_status st;
+    assert_int_equal(db_schema_status_get(c, &st, &err), SM_OK);
+    assert_int_equal(st.version, 0);
+    assert_int_equal(st.latest, db_schema_latest());
+    assert_true(st.pending >= 1);
+    assert_int_equal(db_schema_check(c, &err), SM_ESTATE);
+    assert_non_null(strstr(err.msg, "pending"));
+    sm_err_clear(&err);
+
+    int applied = -1;
+    assert_int_equal(db_migrate(c, "tester", &applied, &err), SM_OK);
+    assert_int_equal(applied, (int)db_nmigrations);
+    assert_int_equal(db_schema_status_get(c, &st, &err), SM_OK);
+    assert_int_equal(st.version, db_schema_latest());
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(db_schema_check(c, &err), SM_OK);
+    /* each migration left an audit entry in its own transaction */
+    assert_int_equal(count(c, "SELECT count(*) FROM audit_log WHERE action = 'db.migrate' AND actor = 'tester'"),
+                     (long)db_nmigrations);
+
+    /* again: nothing to do */
+    assert_int_equal(db_migrate(c, "tester", &applied, &err), SM_OK);
+    assert_int_equal(applied, 0);
+    assert_int_equal(count(c, "SELECT count(*) FROM smbox_schema"), (long)db_nmigrations);
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_schema_db(&PG, "mig_newer", ci, sizeof ci), 0);
+    assert_int_equal(testpg_sql(ci, "INSERT INTO smbox_schema (version, name, checksum, applied_by) "
+                                    "VALUES (9999, '9999_future', '\\x00', 'a newer smbox')"),
+                     0);
+    db_pool *p = testpg_pool(ci, 1);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_schema_check(c, &err), SM_ESTATE);
+    assert_non_null(strstr(err.msg, "9999"));
+    assert_non_null(strstr(err.msg, "newer"));
+    sm_err_clear(&err);
+    int applied = -1;
+    assert_int_equal(db_migrate(c, "tester", &applied, &err), SM_ESTATE);
+    assert_int_equal(applied, 0);
+    assert_non_null(strstr(err.msg, "newer"));
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
+static void test_changed_migration_refused(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_schema_db(&PG, "mig_changed", ci, sizeof ci), 0);
+    assert_int_equal(testpg_sql(ci, "UPDATE smbox_schema SET checksum = '\\x00' WHERE version = 1"), 0);
+    db_pool *p = testpg_pool(ci, 1);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_schema_check(c, &err), SM_ESTATE);
+    assert_non_null(strstr(err.msg, "0001"));
+    assert_non_null(strstr(err.msg, "checksum"));
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
+struct migr {
+    db_pool *p;
+    int applied;
+    sm_rc rc;
+};
+
+static void *migrator(void *arg)
+{
+    struct migr *m = arg;
+    db_conn *c;
+    sm_err err = {0};
+    m->rc = db_pool_take(m->p, &c, &err);
+    if (m->rc == SM_OK) {
+        m->rc = db_migrate(c, "racer", &m->applied, &err);
+        db_pool_give(c);
+    }
+    if (m->rc != SM_OK)
+        fprintf(stderr, "migrator: %s\n", err.msg);
+    return NULL;
+}
+
+/* Two nodes starting at once: the advisory lock lets one migrate, the other finds nothing to do. */
+static void test_concurrent_migrators(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "mig_race", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 4);
+    struct migr a = {p, -1, SM_EINTERNAL}, b = {p, -1, SM_EINTERNAL};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, migrator, &a);
+    pthread_create(&tb, NULL, migrator, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.rc, SM_OK);
+    assert_int_equal(b.rc, SM_OK);
+    assert_int_equal(a.applied + b.applied, (int)db_nmigrations);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_schema_check(c, &err), SM_OK);
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
+DB_STMT(q_tmp_create, 0, "CREATE TABLE IF NOT EXISTS t_types (id int PRIMARY KEY, s text, b bytea, n bigint)");
+DB_STMT(q_tmp_ins, 4, "INSERT INTO t_types VALUES ($1, $2, $3, $4)");
+DB_STMT(q_tmp_get, 1, "SELECT s, b, n FROM t_types WHERE id = $1");
+
+static void test_statements_types_copy(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "types", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 1);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_exec(c, &q_tmp_create, NULL, NULL, &err), SM_OK);
+    /* a value that would break naive SQL splicing goes through untouched */
+    const char *evil = "x'); DROP TABLE t_types; --\t\\\n";
+    uint8_t bin[5] = {0, 1, 0xff, '\'', 0};
+    db_params pa;
+    db_params_init(&pa);
+    db_p_int(&pa, 1);
+    db_p_text(&pa, evil);
+    db_p_bytea(&pa, bin, sizeof bin);
+    db_p_int(&pa, -9000000000LL);
+    assert_int_equal(db_exec(c, &q_tmp_ins, &pa, NULL, &err), SM_OK);
+    /* the same key again: SM_EEXIST */
+    assert_int_equal(db_exec(c, &q_tmp_ins, &pa, NULL, &err), SM_EEXIST);
+    assert_string_equal(db_last_sqlstate(c), "23505");
+    sm_err_clear(&err);
+    db_params_init(&pa);
+    db_p_int(&pa, 2);
+    db_p_null(&pa);
+    db_p_bytea(&pa, NULL, 0);
+    db_p_null(&pa);
+    assert_int_equal(db_exec(c, &q_tmp_ins, &pa, NULL, &err), SM_OK);
+    /* wrong parameter count is a bug, reported before anything is sent */
+    assert_int_equal(db_exec(c, &q_tmp_get, NULL, NULL, &err), SM_EINTERNAL);
+    sm_err_clear(&err);
+
+    db_res *r = NULL;
+    db_params_init(&pa);
+    db_p_int(&pa, 1);
+    assert_int_equal(db_exec(c, &q_tmp_get, &pa, &r, &err), SM_OK);
+    assert_int_equal(db_res_rows(r), 1);
+    assert_string_equal(db_res_text(r, 0, 0), evil);
+    uint8_t *b = NULL;
+    size_t bl = 0;
+    assert_int_equal(db_res_bytea(r, 0, 1, &b, &bl, &err), SM_OK);
+    assert_int_equal(bl, sizeof bin);
+    assert_memory_equal(b, bin, sizeof bin);
+    free(b);
+    assert_true(db_res_int(r, 0, 2) == -9000000000LL);
+    db_res_free(r);
+    db_params_init(&pa);
+    db_p_int(&pa, 2);
+    assert_int_equal(db_exec(c, &q_tmp_get, &pa, &r, &err), SM_OK);
+    assert_true(db_res_null(r, 0, 0));
+    assert_true(db_res_null(r, 0, 1));
+    db_res_free(r);
+
+    /* COPY with awkward values */
+    assert_int_equal(db_copy_begin(c, "COPY t_types (id, s, b, n) FROM STDIN", &err), SM_OK);
+    for (int i = 10; i < 1010; i++) {
+        char id[16], n[24];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(n, sizeof n, "%d", i * 3);
+        const char *f[4] = {id, i == 10 ? evil : "plain", "\\x00ff", i % 2 ? n : NULL};
+        assert_int_equal(db_copy_row(c, f, 4, &err), SM_OK);
+    }
+    long rows = 0;
+    assert_int_equal(db_copy_end(c, &rows, &err), SM_OK);
+    assert_int_equal(rows, 1000);
+    db_params_init(&pa);
+    db_p_int(&pa, 10);
+    assert_int_equal(db_exec(c, &q_tmp_get, &pa, &r, &err), SM_OK);
+    assert_string_equal(db_res_text(r, 0, 0), evil);
+    assert_int_equal(db_res_bytea(r, 0, 1, &b, &bl, &err), SM_OK);
+    assert_int_equal(bl, 2);
+    assert_int_equal(b[1], 0xff);
+    free(b);
+    assert_true(db_res_null(r, 0, 2));
+    db_res_free(r);
+    assert_int_equal(count(c, "SELECT count(*) FROM t_types"), 1002);
+
+    /* a failed statement fails its transaction, and commit says so */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    db_params_init(&pa);
+    db_p_int(&pa, 1);
+    db_p_text(&pa, "dup");
+    db_p_null(&pa);
+    db_p_null(&pa);
+    assert_int_equal(db_exec(c, &q_tmp_ins, &pa, NULL, &err), SM_EEXIST);
+    sm_err_clear(&err);
+    assert_int_equal(db_exec(c, &q_tmp_get, &pa, NULL, &err), SM_EINTERNAL); /* wrong count: still a bug first */
+    sm_err_clear(&err);
+    db_params_init(&pa);
+    db_p_int(&pa, 2);
+    assert_int_equal(db_exec(c, &q_tmp_get, &pa, NULL, &err), SM_EDB);
+    sm_err_clear(&err);
+    assert_int_equal(db_commit(c, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "rolled back"));
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
+static void test_pool_limit(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "pool", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 2);
+    db_conn *a, *b, *x;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &a, &err), SM_OK);
+    assert_int_equal(db_pool_take(p, &b, &err), SM_OK);
+    assert_int_equal(db_pool_take(p, &x, &err), SM_ELIMIT);
+    sm_err_clear(&err);
+    assert_string_not_equal(db_conn_lane(a), db_conn_lane(b));
+    assert_int_equal(db_connect(a, &err), SM_OK);
+    int pid = db_conn_backend_pid(a);
+    assert_true(pid > 0);
+    assert_true(db_server_version(a) >= 140000);
+    db_pool_give(a);
+    assert_int_equal(db_pool_take(p, &x, &err), SM_OK);
+    /* the session is kept for the next taker */
+    assert_int_equal(db_conn_backend_pid(x), pid);
+    db_pool_give(x);
+    db_pool_give(b);
+    db_pool_close(p);
+}
+
+static void test_unreachable_server_clear_error(void **state)
+{
+    char dir[256], ci[600];
+    assert_int_equal(testenv_mkdtemp(dir, sizeof dir, "smbox-nopg"), 0);
+    /* a DSN pointing at a server that is not running (no socket there) */
+    snprintf(ci, sizeof ci, "postgresql://smbox:s3cr3t-pw@/smbox?host=%s&connect_timeout=2", dir);
+    assert_true(db_conninfo_has_password(ci));
+    db_pool *p = testpg_pool(ci, 1);
+    assert_null(strstr(db_pool_target(p), "s3cr3t-pw"));
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_connect(c, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "cannot connect"));
+    assert_non_null(strstr(err.msg, dir));
+    assert_null(strstr(err.msg, "s3cr3t-pw"));
+    assert_false(db_ping(ci));
+    sm_err_clear(&err);
+    assert_int_equal(db_begin(c, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "cannot connect"));
+    db_pool_give(c);
+    db_pool_close(p);
+    testenv_rmtree(dir);
+
+    char red[600];
+    db_redact_conninfo("host=/x password='a b\\'c' dbname=y", red, sizeof red);
+    assert_string_equal(red, "host=/x password=*** dbname=y");
+    db_redact_conninfo("postgresql://u:pw@h:5/db?sslmode=require&password=zz", red, sizeof red);
+    assert_null(strstr(red, "pw@"));
+    assert_null(strstr(red, "zz"));
+    assert_non_null(strstr(red, "u@h:5/db"));
+    assert_false(db_conninfo_has_password("host=/x dbname=y"));
+}
+
+DB_STMT(q_r_create, 0, "CREATE TABLE IF NOT EXISTS t_restart (id int PRIMARY KEY)");
+DB_STMT(q_r_ins, 1, "INSERT INTO t_restart VALUES ($1)");
+DB_STMT(q_r_count, 0, "SELECT count(*) FROM t_restart");
+
+/* The server restarts under two connections: the idle one reconnects on its own; the one in the middle
+ * of a transaction reports it failed (and does not replay it), then works again. */
+static void test_reconnect_after_restart(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "restart", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 2);
+    db_conn *idle, *busy;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &idle, &err), SM_OK);
+    assert_int_equal(db_pool_take(p, &busy, &err), SM_OK);
+    assert_int_equal(db_exec(idle, &q_r_create, NULL, NULL, &err), SM_OK);
+    int idle_pid = db_conn_backend_pid(idle);
+    assert_int_equal(db_begin(busy, &err), SM_OK);
+    db_params pa;
+    db_params_init(&pa);
+    db_p_int(&pa, 1);
+    assert_int_equal(db_exec(busy, &q_r_ins, &pa, NULL, &err), SM_OK);
+
+    assert_int_equal(testpg_restart(&PG, false), 0);
+
+    db_params_init(&pa);
+    db_p_int(&pa, 2);
+    assert_int_equal(db_exec(busy, &q_r_ins, &pa, NULL, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "connection lost"));
+    assert_non_null(strstr(err.msg, "not committed"));
+    assert_true(db_last_conn_lost(busy));
+    assert_true(db_last_transient(busy));
+    sm_err_clear(&err);
+    assert_int_equal(db_commit(busy, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "not committed"));
+    sm_err_clear(&err);
+    assert_false(db_in_tx(busy));
+    /* nothing of the cut transaction survived */
+    db_res *r = NULL;
+    if (db_exec(idle, &q_r_count, NULL, &r, &err) != SM_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(db_res_int(r, 0, 0), 0);
+    db_res_free(r);
+    assert_int_not_equal(db_conn_backend_pid(idle), idle_pid);
+    /* and the busy one works again in a new transaction */
+    assert_int_equal(db_begin(busy, &err), SM_OK);
+    db_params_init(&pa);
+    db_p_int(&pa, 3);
+    assert_int_equal(db_exec(busy, &q_r_ins, &pa, NULL, &err), SM_OK);
+    assert_int_equal(db_commit(busy, &err), SM_OK);
+    assert_int_equal(db_exec(idle, &q_r_count, NULL, &r, &err), SM_OK);
+    assert_int_equal(db_res_int(r, 0, 0), 1);
+    db_res_free(r);
+
+    /* a crash (immediate stop) while the connection sat idle: a transaction begun later works */
+    assert_int_equal(testpg_restart(&PG, true), 0);
+    assert_int_equal(db_begin(busy, &err), SM_OK);
+    db_rollback(busy);
+
+    /* server down: a clear error, then it comes back */
+    assert_int_equal(testpg_server_stop(&PG), 0);
+    assert_int_equal(db_begin(busy, &err), SM_EDB);
+    assert_non_null(strstr(err.msg, "cannot connect"));
+    sm_err_clear(&err);
+    assert_int_equal(testpg_server_start(&PG), 0);
+    assert_int_equal(db_exec(busy, &q_r_count, NULL, &r, &err), SM_OK);
+    db_res_free(r);
+    db_pool_give(idle);
+    db_pool_give(busy);
+    db_pool_close(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrate_from_empty_then_noop),
+        cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_changed_migration_refused),
+        cmocka_unit_test(test_concurrent_migrators),
+        cmocka_unit_test(test_statements_types_copy),
+        cmocka_unit_test(test_pool_limit),
+        cmocka_unit_test(test_unreachable_server_clear_error),
+        cmocka_unit_test(test_reconnect_after_restart),
+    };
+    return cmocka_run_group_tests_name("db_pg", tests, setup, teardown);
+}
