@@ -453,16 +453,23 @@ static void on_handshake(void *arg, SSL *ssl, evutil_socket_t fd, const char *wh
         return;
     }
     if (r->peer_id[0]) {
-        const es_peer_entry *e = es_peer_find(c->cfg.peers, r->peer_id);
-        net_cert_info ci;
+        /* the server must be one of the certificates configured for that peer id (a peer may list
+         * several: client and server certificates differ); an id listed without criteria: trust list only */
         X509 *x = SSL_get0_peer_certificate(ssl);
-        bool match = false;
-        if (x && e) {
+        net_cert_info ci;
+        bool match = false, any = false, listed = false;
+        if (x)
             net_cert_info_from(x, &ci);
+        for (size_t i = 0; x && c->cfg.peers && i < c->cfg.peers->n && !match; i++) {
+            const es_peer_entry *e = &c->cfg.peers->v[i];
+            if (!e->id || strcmp(e->id, r->peer_id))
+                continue;
+            listed = true;
             bool has = (e->fingerprint && *e->fingerprint) || (e->subject && *e->subject) || (e->san && *e->san);
-            match = !has || es_peer_entry_matches(e, &ci);
+            any = any || has;
+            match = has && es_peer_entry_matches(e, &ci);
         }
-        if (!match) {
+        if (!x || !listed || (any && !match)) {
             SSL_free(ssl);
             close(fd);
             evtimer_del(r->timer);

@@ -226,15 +226,18 @@ static bool check_text(const es_field *f, const char *s, size_t n, const char **
     return true;
 }
 
-static bool validate_one(const es_field *f, const es_value *v, char *path, size_t plen, es_status *st, int depth);
+static bool validate_one(const es_field *f, const es_value *v, char *path, size_t plen, es_status *st, int depth,
+                         bool lenient);
 
-static bool validate_type(const es_type *t, const es_value *v, char *path, size_t plen, es_status *st, int depth)
+/* leniency is inherited: everything inside an EIS is checked for types, not for presence */
+static bool validate_type(const es_type *t, const es_value *v, char *path, size_t plen, es_status *st, int depth,
+                          bool inherited)
 {
     if (depth > 32) {
         es_status_fail(st, ES_SUBJ_FUNCTION, ES_RSN_INVALID, "%s: nested too deeply", path);
         return false;
     }
-    bool lenient = t->flags & ES_T_LENIENT;
+    bool lenient = (t->flags & ES_T_LENIENT) || inherited;
     for (size_t i = 0; i < t->n; i++) {
         const es_field *f = &t->fields[i];
         const es_value *m = es_get(v, f->name);
@@ -256,9 +259,9 @@ static bool validate_type(const es_type *t, const es_value *v, char *path, size_
                 return false;
             }
             for (size_t k = 0; k < m->n; k++)
-                if (!validate_one(f, m->kids[k], path, plen, st, depth))
+                if (!validate_one(f, m->kids[k], path, plen, st, depth, lenient))
                     return false;
-        } else if (!validate_one(f, m, path, plen, st, depth)) {
+        } else if (!validate_one(f, m, path, plen, st, depth, lenient)) {
             return false;
         }
         path[pl] = 0;
@@ -277,7 +280,8 @@ static bool validate_type(const es_type *t, const es_value *v, char *path, size_
     return true;
 }
 
-static bool validate_one(const es_field *f, const es_value *v, char *path, size_t plen, es_status *st, int depth)
+static bool validate_one(const es_field *f, const es_value *v, char *path, size_t plen, es_status *st, int depth,
+                         bool lenient)
 {
     const char *why = NULL;
     switch (f->type) {
@@ -309,7 +313,7 @@ static bool validate_one(const es_field *f, const es_value *v, char *path, size_
         if (v->type != ESV_STRUCT)
             why = "must be a structure";
         else
-            return validate_type(f->sub, v, path, plen, st, depth + 1);
+            return validate_type(f->sub, v, path, plen, st, depth + 1, lenient);
         break;
     }
     if (why) {
@@ -322,7 +326,7 @@ static bool validate_one(const es_field *f, const es_value *v, char *path, size_
 bool es_validate(const es_type *t, const es_value *v, es_status *st)
 {
     char path[512] = "";
-    return validate_type(t, v, path, sizeof path, st, 0);
+    return validate_type(t, v, path, sizeof path, st, 0, false);
 }
 
 void es_msg_clear(es_msg *m)

@@ -52,6 +52,7 @@ void rest_path(const es_function *f, es_kind kind, char *out, size_t cap)
 /* ---- decoding -------------------------------------------------------------------------------- */
 
 typedef struct rctx {
+    int lenient;
     es_status *st;
     char path[512];
 } rctx;
@@ -126,7 +127,11 @@ static bool decode_val(rctx *r, const es_field *f, const jv *v, es_value *dst, c
         es_value *s = es_add_struct(dst, name);
         if (!s)
             return rfail(r, ES_RSN_INVALID, "out of memory");
-        return decode_obj(r, f->sub, v, s, depth + 1);
+        int l = (f->sub->flags & ES_T_LENIENT) != 0;
+        r->lenient += l;
+        bool ok = decode_obj(r, f->sub, v, s, depth + 1);
+        r->lenient -= l;
+        return ok;
     }
     }
     return rfail(r, ES_RSN_INVALID, "unexpected type");
@@ -145,7 +150,7 @@ static bool decode_obj(rctx *r, const es_type *t, const jv *o, es_value *dst, in
             if (!strcmp(t->fields[k].name, m->key))
                 f = &t->fields[k];
         if (!f) {
-            if (t->flags & ES_T_LENIENT) {
+            if ((t->flags & ES_T_LENIENT) || r->lenient) {
                 r->path[pl] = 0;
                 continue;
             }

@@ -14,6 +14,7 @@
 /* ---- decoding ------------------------------------------------------------------------------ */
 
 typedef struct dctx {
+    int lenient; /* > 0 inside a lenient type (EIS) */
     xmlDocPtr doc;
     es_status *st;
     char path[512];
@@ -84,7 +85,11 @@ static bool decode_element(dctx *d, const es_field *f, xmlNodePtr n, es_value *d
         es_value *s = es_add_struct(dst, name);
         if (!s)
             return fail(d, ES_RSN_INVALID, "out of memory");
-        return decode_fields(d, f->sub, n, xml_first_elem(n), s, depth + 1);
+        int l = (f->sub->flags & ES_T_LENIENT) != 0;
+        d->lenient += l;
+        bool ok = decode_fields(d, f->sub, n, xml_first_elem(n), s, depth + 1);
+        d->lenient -= l;
+        return ok;
     }
     if (f->type == EST_XML) {
         size_t l = 0;
@@ -129,7 +134,7 @@ static bool decode_fields(dctx *d, const es_type *t, xmlNodePtr parent, xmlNodeP
         const es_field *f = rps_ns(c) ? field_by_name(t, (const char *)c->name, false) : NULL;
         snprintf(d->path + pl, sizeof d->path - pl, "%s%s", pl ? "/" : "", (const char *)c->name);
         if (!f) {
-            if (t->flags & ES_T_LENIENT) {
+            if ((t->flags & ES_T_LENIENT) || d->lenient) {
                 d->path[pl] = 0;
                 continue;
             }
