@@ -726,10 +726,12 @@ static sm_rc v_entry(verifier *v, const entry *e, sm_err *err)
     long long n = (long long)e->seq;
     if (e->seq < v->next_seq)
         return vfail(v, ch, e->seq, e->id, 0, "chain %s: entry seq %lld appears twice or before the chain's start", ch, n);
+    if (e->seq > v->next_seq && e->seq - 1 > v->next_seq)
+        return vfail(v, ch, v->next_seq, e->id, 0, "chain %s: entries seq %lld..%lld are missing (deleted)", ch,
+                     (long long)v->next_seq, (long long)(e->seq - 1));
     if (e->seq > v->next_seq)
-        return vfail(v, ch, v->next_seq, e->id, 0, "chain %s: entry seq %lld%s%lld is missing (deleted)", ch,
-                     (long long)v->next_seq, e->seq - 1 > v->next_seq ? "..seq " : "",
-                     e->seq - 1 > v->next_seq ? (long long)(e->seq - 1) : 0LL);
+        return vfail(v, ch, v->next_seq, e->id, 0, "chain %s: entry seq %lld is missing (deleted)", ch,
+                     (long long)v->next_seq);
     uint8_t own[HL];
     entry_hash_at(e, e->seq, own);
     bool self_ok = !memcmp(own, e->hash, HL);

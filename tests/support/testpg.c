@@ -63,7 +63,8 @@ int testpg_schema_db(testpg *t, const char *name, char *conninfo, size_t cap)
     sm_err err = {0};
     db_schema_status st;
     int rc = 0;
-    if (db_pool_take(p, &c, &err) != SM_OK || db_schema_status_get(c, &st, &err) != SM_OK ||
+    /* its migration audit entry goes to a chain of its own ("template/migrate") */
+    if (db_pool_take_lane(p, "template/migrate", &c, &err) != SM_OK || db_schema_status_get(c, &st, &err) != SM_OK ||
         (st.pending && db_migrate(c, "test", NULL, &err) != SM_OK)) {
         fprintf(stderr, "testpg: migrating the template: %s\n", err.msg);
         rc = -1;

@@ -22,7 +22,8 @@ int testpg_start(testpg *t);
 void testpg_stop(testpg *t);
 /* Creates a database (optionally from a template) and writes its connection string. 0 on success. */
 int testpg_createdb(testpg *t, const char *name, const char *template_db, char *conninfo, size_t cap);
-/* A new database with the smbox schema applied (migrations run once into a template, then copied). */
+/* A new database with the smbox schema applied (migrations run once into a template, then copied).
+ * Its audit trail starts with the migration entries, on the chain "template/migrate". */
 int testpg_schema_db(testpg *t, const char *name, char *conninfo, size_t cap);
 /* Stops the server (immediate: like a crash) and starts it again. 0 on success. */
 int testpg_restart(testpg *t, bool immediate);
