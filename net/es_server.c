@@ -45,7 +45,7 @@ struct es_server {
     es_ratelimit *rl;
     binding (*bind)[3]; /* [function index][kind - 1] */
     pthread_mutex_t mu;
-    idem_ent *idem_new, *idem_old; /* FIFO */
+    idem_ent *idem_new; /* newest first */
     size_t idem_n;
     es_server_stats st;
     char *public_url, *smdp_id, *smsr_id;
@@ -53,71 +53,73 @@ struct es_server {
 
 /* ---- replay store ------------------------------------------------------------------------------ */
 
-static bool mem_lookup(es_server *s, const char *k, char **out)
+static es_idem_state mem_begin(es_server *s, const char *k, char **out)
 {
     pthread_mutex_lock(&s->mu);
     time_t now = time(NULL);
     for (idem_ent *e = s->idem_new; e; e = e->older)
-        if (!strcmp(e->key, k)) {
-            bool ok = now - e->at < IDEM_TTL_S && (*out = strdup(e->val));
+        if (!strcmp(e->key, k) && now - e->at < IDEM_TTL_S) {
+            es_idem_state st = ES_IDEM_PENDING;
+            if (e->val && (*out = strdup(e->val)))
+                st = ES_IDEM_DONE;
             pthread_mutex_unlock(&s->mu);
-            return ok;
+            return st;
         }
-    pthread_mutex_unlock(&s->mu);
-    return false;
-}
-
-static void mem_store(es_server *s, const char *k, const char *v)
-{
     idem_ent *e = calloc(1, sizeof *e);
-    if (!e || !(e->key = strdup(k)) || !(e->val = strdup(v))) {
-        if (e) {
-            free(e->key);
-            free(e);
+    if (e && (e->key = strdup(k))) {
+        e->at = now;
+        e->older = s->idem_new;
+        s->idem_new = e;
+        s->idem_n++;
+        while (s->idem_n > IDEM_MAX) { /* drop the oldest */
+            idem_ent *prev = NULL, *x = s->idem_new;
+            while (x && x->older)
+                prev = x, x = x->older;
+            if (!prev)
+                break;
+            prev->older = NULL;
+            free(x->key);
+            free(x->val);
+            free(x);
+            s->idem_n--;
         }
-        return;
+    } else {
+        free(e);
     }
-    e->at = time(NULL);
+    pthread_mutex_unlock(&s->mu);
+    return ES_IDEM_NEW;
+}
+
+static void mem_complete(es_server *s, const char *k, const char *v)
+{
     pthread_mutex_lock(&s->mu);
-    e->older = s->idem_new;
-    s->idem_new = e;
-    if (!s->idem_old)
-        s->idem_old = e;
-    s->idem_n++;
-    while (s->idem_n > IDEM_MAX) { /* drop the oldest */
-        idem_ent *prev = NULL, *x = s->idem_new;
-        while (x && x->older)
-            prev = x, x = x->older;
-        if (!prev)
+    for (idem_ent *e = s->idem_new; e; e = e->older)
+        if (!strcmp(e->key, k)) {
+            free(e->val);
+            e->val = strdup(v);
             break;
-        prev->older = NULL;
-        s->idem_old = prev;
-        free(x->key);
-        free(x->val);
-        free(x);
-        s->idem_n--;
-    }
+        }
     pthread_mutex_unlock(&s->mu);
 }
 
-static bool idem_lookup(es_server *s, void *w, const char *req, const char *key, char **out)
+static es_idem_state idem_begin(es_server *s, void *w, const char *req, const char *key, char **out)
 {
-    if (s->cfg.hooks.idem_lookup)
-        return s->cfg.hooks.idem_lookup(s->cfg.hooks.ctx, w, req, key, out);
+    if (s->cfg.hooks.idem_begin)
+        return s->cfg.hooks.idem_begin(s->cfg.hooks.ctx, w, req, key, out);
     char k[700];
     snprintf(k, sizeof k, "%s|%s", req, key);
-    return mem_lookup(s, k, out);
+    return mem_begin(s, k, out);
 }
 
-static void idem_store(es_server *s, void *w, const char *req, const char *key, const char *val)
+static void idem_complete(es_server *s, void *w, const char *req, const char *key, const char *val)
 {
-    if (s->cfg.hooks.idem_store) {
-        s->cfg.hooks.idem_store(s->cfg.hooks.ctx, w, req, key, val);
+    if (s->cfg.hooks.idem_complete) {
+        s->cfg.hooks.idem_complete(s->cfg.hooks.ctx, w, req, key, val);
         return;
     }
     char k[700];
     snprintf(k, sizeof k, "%s|%s", req, key);
-    mem_store(s, k, val);
+    mem_complete(s, k, val);
 }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
@@ -363,6 +365,12 @@ static void job_run(void *worker, void *arg)
         answer_status(j, &m, &fst, 200);
         goto out;
     }
+    const binding *bd = &s->bind[m.fn - es_functions][m.kind - 1];
+    if (!bd->fn) {
+        es_status_unsupported(&st, m.fn);
+        answer_status(j, &m, &st, 200);
+        goto out;
+    }
     /* replay: the same FunctionCallIdentifier or MessageID from the same requester */
     char kf[300] = "", km[300] = "";
     if (m.kind == ES_KIND_REQUEST && m.hdr.fcid[0])
@@ -370,8 +378,25 @@ static void job_run(void *worker, void *arg)
     if (m.hdr.message_id[0])
         snprintf(km, sizeof km, "mid:%s", m.hdr.message_id);
     char *stored = NULL;
-    if ((kf[0] && idem_lookup(s, worker, j->peer.id, kf, &stored)) ||
-        (km[0] && idem_lookup(s, worker, j->peer.id, km, &stored))) {
+    es_idem_state ist = ES_IDEM_NEW;
+    if (kf[0])
+        ist = idem_begin(s, worker, j->peer.id, kf, &stored);
+    if (ist == ES_IDEM_NEW && km[0]) {
+        ist = idem_begin(s, worker, j->peer.id, km, &stored);
+        if (ist == ES_IDEM_DONE && kf[0])
+            idem_complete(s, worker, j->peer.id, kf, stored);
+    }
+    if (ist == ES_IDEM_PENDING) {
+        __atomic_add_fetch(&s->st.replayed, 1, __ATOMIC_RELAXED);
+        if (m.kind == ES_KIND_REQUEST && m.fn->mode == ES_SYNC) {
+            es_status_fail(&st, ES_SUBJ_PROVIDER, ES_RSN_BUSY, "an identical call is being processed");
+            answer_status(j, &m, &st, 200);
+        } else {
+            answer_ack(j);
+        }
+        goto out;
+    }
+    if (ist == ES_IDEM_DONE) {
         __atomic_add_fetch(&s->st.replayed, 1, __ATOMIC_RELAXED);
         char qn[100];
         snprintf(qn, sizeof qn, "%s.%s|", es_iface_name(m.fn->iface), m.fn->name);
@@ -387,7 +412,6 @@ static void job_run(void *worker, void *arg)
             json_limits big = {.max_bytes = 1u << 26, .max_depth = 128, .max_nodes = 10000000};
             if (rest_decode(stored + strlen(qn), strlen(stored + strlen(qn)), &big, m.fn, ES_KIND_RESPONSE, &r, &rst,
                             &err) == SM_OK) {
-                r.hdr.message_id[0] = 0;
                 new_message_id(r.hdr.message_id, sizeof r.hdr.message_id);
                 snprintf(r.hdr.relates_to, sizeof r.hdr.relates_to, "%s", m.hdr.message_id);
                 fill_from(s, &r.hdr, m.fn, ES_KIND_RESPONSE);
@@ -399,12 +423,6 @@ static void job_run(void *worker, void *arg)
             }
         }
         free(stored);
-        goto out;
-    }
-    const binding *bd = &s->bind[m.fn - es_functions][m.kind - 1];
-    if (!bd->fn) {
-        es_status_unsupported(&st, m.fn);
-        answer_status(j, &m, &st, 200);
         goto out;
     }
     es_call call;
@@ -433,7 +451,7 @@ static void job_run(void *worker, void *arg)
         sm_buf_printf(&v, "%sack", qn);
         sm_buf_append_byte(&v, 0);
         if (km[0] && !v.failed)
-            idem_store(s, worker, j->peer.id, km, (const char *)v.data);
+            idem_complete(s, worker, j->peer.id, km, (const char *)v.data);
         sm_buf_free(&v);
         es_value_free(call.out);
         goto out;
@@ -487,9 +505,9 @@ static void job_run(void *worker, void *arg)
     sm_buf_append_byte(&v, 0);
     if (!v.failed) {
         if (kf[0])
-            idem_store(s, worker, j->peer.id, kf, (const char *)v.data);
+            idem_complete(s, worker, j->peer.id, kf, (const char *)v.data);
         if (km[0])
-            idem_store(s, worker, j->peer.id, km, (const char *)v.data);
+            idem_complete(s, worker, j->peer.id, km, (const char *)v.data);
     }
     sm_buf_free(&v);
 out:

@@ -40,14 +40,18 @@ typedef struct es_outbound {
     const es_msg *msg;
 } es_outbound;
 
+typedef enum es_idem_state { ES_IDEM_NEW = 0, ES_IDEM_PENDING, ES_IDEM_DONE } es_idem_state;
+
 /* Hooks to the database layer, called on worker threads with the worker's context. Any may be NULL:
  * audit then goes to the log (sub=audit), replay detection to a bounded in-memory store, outbound
  * messages straight to es_client (in-memory retries only). */
 typedef struct es_hooks {
     void (*audit)(void *ctx, void *worker, const es_audit_rec *rec);
-    /* stored answer for (requester, key), malloc'd; false when none */
-    bool (*idem_lookup)(void *ctx, void *worker, const char *requester, const char *key, char **stored);
-    void (*idem_store)(void *ctx, void *worker, const char *requester, const char *key, const char *stored);
+    /* replay detection keyed by (requester, key), key "fcid:<FunctionCallIdentifier>" or "mid:<MessageID>":
+     * NEW takes the key (a concurrent duplicate then sees PENDING), DONE returns the stored answer
+     * (malloc'd) — the shape of db/idem.h (db_idem_begin / db_idem_complete) */
+    es_idem_state (*idem_begin)(void *ctx, void *worker, const char *requester, const char *key, char **stored);
+    void (*idem_complete)(void *ctx, void *worker, const char *requester, const char *key, const char *stored);
     sm_rc (*outbox_enqueue)(void *ctx, void *worker, const es_outbound *o, sm_err *err);
     void *ctx;
 } es_hooks;

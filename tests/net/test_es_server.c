@@ -364,9 +364,8 @@ static void test_replay(void **state)
     tresp_free(&r3);
     free(m);
     /* the same call id reused for another function */
-    m = soap("ES2-DownloadProfileRequest", "replay-1",
-             "<rps:Eid>" EID "</rps:Eid><rps:SmSr-id>1.2</rps:SmSr-id><rps:EnableProfile>true</rps:EnableProfile>", NULL);
-    tresp r4 = nettest_post(&N, "mno", "/gsma/soap/es2", SOAP, m);
+    m = soap("ES4-GetEISRequest", "replay-1", "<rps:Eid>" EID "</rps:Eid>", NULL);
+    tresp r4 = nettest_post(&N, "mno", "/gsma/soap/es4", SOAP, m);
     assert_non_null(strstr(r4.body, "<rps:Reason>3.3</rps:Reason>"));
     tresp_free(&r4);
     free(m);
