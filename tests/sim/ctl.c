@@ -18,10 +18,21 @@
 
 #define MAX_ARGS 8
 
+#define MAX_CONN 32
+
 typedef struct sim_ctl {
     struct evconnlistener *lis;
     char path[108];
+    struct bufferevent *conn[MAX_CONN];
 } sim_ctl;
+
+static void conn_close(sim_world *w, struct bufferevent *b)
+{
+    for (int i = 0; w->ctl && i < MAX_CONN; i++)
+        if (w->ctl->conn[i] == b)
+            w->ctl->conn[i] = NULL;
+    bufferevent_free(b);
+}
 
 static void err_line(sim_buf *out, const char *msg) { sim_buf_printf(out, "ERR %s\n", msg); }
 
@@ -239,25 +250,29 @@ static void on_read(struct bufferevent *bev, void *arg)
         sim_buf_free(&out);
     }
     if (evbuffer_get_length(in) > 4096)
-        bufferevent_free(bev);
+        conn_close(w, bev);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        bufferevent_free(bev);
+        conn_close(arg, bev);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int sl, void *arg)
 {
     (void)l; (void)sa; (void)sl;
     sim_world *w = arg;
-    struct bufferevent *b = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    int slot = -1;
+    for (int i = 0; i < MAX_CONN && slot < 0; i++)
+        if (!w->ctl->conn[i])
+            slot = i;
+    struct bufferevent *b = slot < 0 ? NULL : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!b) {
         evutil_closesocket(fd);
         return;
     }
+    w->ctl->conn[slot] = b;
     bufferevent_setcb(b, on_read, NULL, on_event, w);
     bufferevent_enable(b, EV_READ | EV_WRITE);
 }
@@ -290,6 +305,9 @@ void sim_ctl_free(sim_world *w)
     sim_ctl *c = w->ctl;
     if (!c)
         return;
+    for (int i = 0; i < MAX_CONN; i++)
+        if (c->conn[i])
+            bufferevent_free(c->conn[i]);
     evconnlistener_free(c->lis);
     unlink(c->path);
     free(c);

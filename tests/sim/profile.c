@@ -259,8 +259,10 @@ sim_rc sim_pkg_feed(sim_pkg_parser *p, const uint8_t *d, size_t n, sim_err *err)
             return rc;
         off = o;
     }
-    memmove(p->pending.p, p->pending.p + off, p->pending.len - off);
-    p->pending.len -= off;
+    if (off) {
+        memmove(p->pending.p, p->pending.p + off, p->pending.len - off);
+        p->pending.len -= off;
+    }
     return SIM_OK;
 }
 
