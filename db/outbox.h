@@ -1,0 +1,71 @@
+/* outbox: messages to peers (MNO, M2M SP, SM-DP, SM-SR notifications and async responses) written in
+ * the same transaction as the state change that causes them, then delivered at least once by a
+ * pluggable sender (net/ provides the HTTPS one) with retries and exponential backoff. */
+#ifndef SM_DB_OUTBOX_H
+#define SM_DB_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/pg.h"
+
+typedef struct db_outbox_msg {
+    const char *dest_role;   /* mno | m2msp | eum | smdp | smsr */
+    const char *dest_id;     /* the peer's GSMA identifier (es.peers id) */
+    const char *kind;        /* "ES4.HandleProfileEnabledNotification", "ES2.DownloadProfileResponse", ... */
+    const char *relates_to;  /* the request's MessageID for async responses, or NULL */
+    const uint8_t *payload;
+    size_t len;
+    int64_t proc_id;         /* 0 = none */
+    int max_attempts;        /* 0 = 20; then the message is 'dead' (kept, reported) */
+} db_outbox_msg;
+
+/* Queues a message. Call inside the transaction of the state change it reports. */
+sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err);
+
+typedef struct db_outbox_item {
+    int64_t id;
+    char *dest_role, *dest_id, *kind, *relates_to;
+    uint8_t *payload;
+    size_t len;
+    int attempt;             /* 1 for the first delivery attempt */
+    int max_attempts;
+    int64_t proc_id;
+    int64_t token;           /* lease token (fencing) */
+} db_outbox_item;
+
+typedef struct db_outbox_opts {
+    int batch;               /* messages claimed at once (0 = 16) */
+    long lease_ms;           /* time to deliver before another node may retry (0 = 60000) */
+    long backoff_base_ms;    /* delay after the first failure (0 = 1000), doubled each time */
+    long backoff_max_ms;     /* cap (0 = 3600000) */
+} db_outbox_opts;
+
+/* Claims due messages (FOR UPDATE SKIP LOCKED; each gets a lease and a token). items is malloc'd:
+ * free with db_outbox_items_free. */
+sm_rc db_outbox_claim(db_conn *c, const char *owner, const db_outbox_opts *o, db_outbox_item **items, size_t *n,
+                      sm_err *err);
+/* Marks a claimed message delivered. SM_ESTATE if its lease was taken over meanwhile (the peer may then
+ * receive it twice: delivery is at least once, peers deduplicate on the message id). */
+sm_rc db_outbox_complete(db_conn *c, const db_outbox_item *it, sm_err *err);
+/* Records a failed attempt: retried after the backoff, or 'dead' when permanent or out of attempts. */
+sm_rc db_outbox_fail(db_conn *c, const db_outbox_item *it, const char *why, bool permanent, const db_outbox_opts *o,
+                     sm_err *err);
+void db_outbox_items_free(db_outbox_item *items, size_t n);
+
+/* Delivers one message; SM_OK = the peer accepted it. On failure set *permanent when retrying is
+ * pointless (peer refused the message itself); err says why (stored, never with secrets). */
+typedef sm_rc (*db_outbox_sender)(const db_outbox_item *it, void *arg, bool *permanent, sm_err *err);
+
+/* Claims a batch, sends each (outside any transaction), records the outcomes. sent/failed may be NULL. */
+sm_rc db_outbox_pump(db_conn *c, const char *owner, db_outbox_sender send, void *arg, const db_outbox_opts *o,
+                     int *sent, int *failed, sm_err *err);
+
+/* Counts by state, for status. */
+typedef struct db_outbox_counts {
+    long pending, sending, delivered, dead;
+} db_outbox_counts;
+sm_rc db_outbox_count(db_conn *c, db_outbox_counts *out, sm_err *err);
+
+#endif
