@@ -72,6 +72,13 @@ typedef struct sm_config {
         long rate_per_second;
         long rate_burst;
         long idle_timeout_s;
+        long request_timeout_s;  /* a request must be complete this long after its first byte */
+        long handshake_timeout_s;
+        long handshake_threads;  /* threads driving TLS handshakes (HSM signatures) off the loop */
+        long max_connections;
+        long client_timeout_s;   /* outbound ES calls: per attempt */
+        long client_retries;
+        long client_backoff_ms;
         char *public_url;        /* how peers reach this appliance (WS-Addressing, notifications) */
         sm_cfg_peer *peers;
         size_t npeers;

@@ -9,5 +9,7 @@ var=${SMBOX_VAR:-var}
 mkdir -p "$var"
 echo "== smbox: development HSM token and key ceremony ($var/softhsm)"
 mk/devtoken.sh "$bin/smctl" "$var"
+echo "== smbox: development TLS certificate for the HSM key of the ES interfaces ($var/pki)"
+"$bin/smctl" es dev-pki
 echo "== smbox: starting smboxd (Ctrl-C stops it)"
 exec "$bin/smboxd"

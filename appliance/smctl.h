@@ -37,5 +37,7 @@ int smctl_config_main(smctl_ctx *c, int argc, char **argv);
 void smctl_config_help(FILE *out);
 int smctl_hsm_main(smctl_ctx *c, int argc, char **argv);
 void smctl_hsm_help(FILE *out);
+int smctl_es_main(smctl_ctx *c, int argc, char **argv);
+void smctl_es_help(FILE *out);
 
 #endif

@@ -5,5 +5,7 @@ const smctl_cmd smctl_cmds[] = {
     {"config", "check FILE | show | docs", "validate, show or document the configuration", smctl_config_main,
      smctl_config_help},
     {"hsm", "init | list | status | init-token", "key ceremony and HSM inspection", smctl_hsm_main, smctl_hsm_help},
+    {"es", "functions | openapi | dev-pki", "ES function table, OpenAPI description, development TLS certificate",
+     smctl_es_main, smctl_es_help},
     {NULL, NULL, NULL, NULL, NULL},
 };

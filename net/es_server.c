@@ -249,7 +249,7 @@ static bool authorise(es_job *j, void *w, const es_msg *m, es_status *st)
     const es_peer *p = &j->peer;
     char claimed[ES_ID_MAX];
     if (!p->known) {
-        es_status_fail(st, ES_SUBJ_REQUESTER, ES_RSN_UNKNOWN, "the client certificate is not in the trust list");
+        es_status_fail(st, ES_SUBJ_REQUESTER, ES_RSN_UNKNOWN, "the client certificate matches no es.peers entry");
         audit(s, w, "es_unknown_requester", p, m, st->message);
         return false;
     }

@@ -142,7 +142,7 @@ static void test_smboxd_missing_keys(void **state)
     snprintf(cfg, sizeof cfg, "%s/smbox.yaml", dir);
     FILE *f = fopen(cfg, "w");
     fprintf(f, "node:\n  var_dir: %s\nhsm:\n  module: %s\n  token_label: %s\n  pin_env: SMBOX_T_PIN\n  pin_file: ''\n"
-               "  key_prefix: absent\n",
+               "  key_prefix: absent\nes:\n  listen: 127.0.0.1:0\n",
             dir, T.module, T.label);
     fclose(f);
     snprintf(out, sizeof out, "%s/out", dir);
@@ -152,6 +152,8 @@ static void test_smboxd_missing_keys(void **state)
     /* with the keys made, --check passes */
     assert_int_equal(testenv_sh("%s/smctl -c %s hsm init >/dev/null 2>&1", bin, cfg), 0);
     assert_int_equal(testenv_sh("%s/smboxd -c %s --check >%s 2>&1", bin, cfg, out), 0);
+    /* the ES interfaces need a TLS certificate for the HSM key (development one) */
+    assert_int_equal(testenv_sh("%s/smctl -c %s es dev-pki >/dev/null 2>&1", bin, cfg), 0);
     /* it runs; SIGHUP re-reads the file (a broken file is refused and the old one kept, a good one
      * applied); SIGTERM stops it cleanly */
     char good[600];
