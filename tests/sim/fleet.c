@@ -255,5 +255,10 @@ sim_euicc *sim_fleet_by_msisdn(const sim_fleet *f, const char *m)
             if (!strcmp(e->prof[k].msisdn, m))
                 return e;
     }
+    /* profiles installed since the last index build: scan (the runtime re-indexes when it sees one) */
+    for (size_t i = 0; i < f->n; i++)
+        for (uint8_t k = 0; k < f->cards[i]->nprof; k++)
+            if (!strcmp(f->cards[i]->prof[k].msisdn, m))
+                return f->cards[i];
     return NULL;
 }

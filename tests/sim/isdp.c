@@ -289,6 +289,8 @@ sim_rc sim_isdp_tlv(sim_euicc *e, sim_profile *p, const uint8_t *tlv, size_t n, 
             memcpy(p->conn, in->conn, in->connlen);
             p->connlen = in->connlen;
         }
+        if (!p->msisdn[0]) /* the network's default number for a new subscription: its IMSI (ctl `msisdn` changes it) */
+            memcpy(p->msisdn, p->imsi, sizeof p->msisdn);
         p->lcs = SIM_LCS_DISABLED;
         rt->s03.state = SIM_SCP03_NONE;
         sim_pkg_free(&rt->pkg);

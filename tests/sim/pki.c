@@ -261,7 +261,7 @@ sim_rc sim_pki_generate(const char *dir, sim_err *err)
     if ((rc = path_of(p, sizeof p, dir, "tk-eum1-smsr.hex", err)) || (rc = sim_write_file(p, hx, 33, 0600, err)))
         goto out;
     sim_buf_printf(&man, "transport.eum1-smsr.id=%s\ntransport.eum1-smsr.key=tk-eum1-smsr.hex\n"
-                         "transport.eum1-smsr.alg=aes128-kwp\n", SIM_TK_ID);
+                         "transport.eum1-smsr.alg=aes-kwp\n", SIM_TK_ID);
     if (!(rc = sim_buf_check(&man, err)) && !(rc = path_of(p, sizeof p, dir, "manifest", err)))
         rc = sim_write_file(p, man.p, man.len, 0644, err);
 out:

@@ -439,7 +439,9 @@ static void test_run_end_to_end(void **st)
     tu_rmrf(dir);
     if (c->failure[0])
         fail_msg("%s", c->failure);
-    fprintf(stderr, "seen=%d types=%d conf=%d push=%d https=%d status=%d lost=%d unreach=%d show=%d stats=%d\n",
+    if (!(c->notif_types_ok && c->conf_por_ok && c->push_por_ok && c->https_ok && c->https_status_ok && c->lost_ok &&
+          c->unreach_ok && c->show_ok && c->stats_ok))
+        fprintf(stderr, "seen=%d types=%d conf=%d push=%d https=%d status=%d lost=%d unreach=%d show=%d stats=%d\n",
             c->notif_seen, c->notif_types_ok, c->conf_por_ok, c->push_por_ok, c->https_ok, c->https_status_ok,
             c->lost_ok, c->unreach_ok, c->show_ok, c->stats_ok);
     assert_int_equal(c->notif_seen, NCARDS);
