@@ -39,5 +39,9 @@ int smctl_hsm_main(smctl_ctx *c, int argc, char **argv);
 void smctl_hsm_help(FILE *out);
 int smctl_es_main(smctl_ctx *c, int argc, char **argv);
 void smctl_es_help(FILE *out);
+int smctl_profile_main(smctl_ctx *c, int argc, char **argv);
+void smctl_profile_help(FILE *out);
+int smctl_order_main(smctl_ctx *c, int argc, char **argv);
+void smctl_order_help(FILE *out);
 
 #endif

@@ -7,5 +7,9 @@ const smctl_cmd smctl_cmds[] = {
     {"hsm", "init | list | status | init-token", "key ceremony and HSM inspection", smctl_hsm_main, smctl_hsm_help},
     {"es", "functions | openapi | dev-pki", "ES function table, OpenAPI description, development TLS certificate",
      smctl_es_main, smctl_es_help},
+    {"profile", "check-template FILE", "decode and check an SM-DP profile template (SAIP)", smctl_profile_main,
+     smctl_profile_help},
+    {"order", "dry-run ORDERFILE --template FILE", "run an SM-DP order in memory, nothing stored", smctl_order_main,
+     smctl_order_help},
     {NULL, NULL, NULL, NULL, NULL},
 };
