@@ -28,9 +28,11 @@ typedef struct binding {
     void *arg;
 } binding;
 
-/* bounded in-memory replay store, used until the database hooks are wired */
+/* bounded in-memory replay store, used until the database hooks are wired: a hash table for
+ * lookups and a FIFO for eviction of the oldest keys */
+#define IDEM_BUCKETS 65536
 typedef struct idem_ent {
-    struct idem_ent *next, *older;
+    struct idem_ent *chain, *fifo;
     char *key, *val;
     time_t at;
 } idem_ent;
@@ -45,7 +47,8 @@ struct es_server {
     es_ratelimit *rl;
     binding (*bind)[3]; /* [function index][kind - 1] */
     pthread_mutex_t mu;
-    idem_ent *idem_new; /* newest first */
+    idem_ent **idem_tab;
+    idem_ent *idem_head, *idem_tail; /* oldest first */
     size_t idem_n;
     es_server_stats st;
     char *public_url, *smdp_id, *smsr_id;
@@ -53,36 +56,68 @@ struct es_server {
 
 /* ---- replay store ------------------------------------------------------------------------------ */
 
+static size_t idem_hash(const char *k)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h % IDEM_BUCKETS;
+}
+
+static idem_ent *idem_find(es_server *s, const char *k)
+{
+    for (idem_ent *e = s->idem_tab[idem_hash(k)]; e; e = e->chain)
+        if (!strcmp(e->key, k))
+            return e;
+    return NULL;
+}
+
+static void idem_evict_oldest(es_server *s)
+{
+    idem_ent *e = s->idem_head;
+    if (!e)
+        return;
+    s->idem_head = e->fifo;
+    if (!s->idem_head)
+        s->idem_tail = NULL;
+    for (idem_ent **p = &s->idem_tab[idem_hash(e->key)]; *p; p = &(*p)->chain)
+        if (*p == e) {
+            *p = e->chain;
+            break;
+        }
+    free(e->key);
+    free(e->val);
+    free(e);
+    s->idem_n--;
+}
+
 static es_idem_state mem_begin(es_server *s, const char *k, char **out)
 {
     pthread_mutex_lock(&s->mu);
     time_t now = time(NULL);
-    for (idem_ent *e = s->idem_new; e; e = e->older)
-        if (!strcmp(e->key, k) && now - e->at < IDEM_TTL_S) {
-            es_idem_state st = ES_IDEM_PENDING;
-            if (e->val && (*out = strdup(e->val)))
-                st = ES_IDEM_DONE;
-            pthread_mutex_unlock(&s->mu);
-            return st;
-        }
-    idem_ent *e = calloc(1, sizeof *e);
+    while (s->idem_head && now - s->idem_head->at >= IDEM_TTL_S)
+        idem_evict_oldest(s);
+    idem_ent *e = idem_find(s, k);
+    if (e) {
+        es_idem_state st = ES_IDEM_PENDING;
+        if (e->val && (*out = strdup(e->val)))
+            st = ES_IDEM_DONE;
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    e = calloc(1, sizeof *e);
     if (e && (e->key = strdup(k))) {
         e->at = now;
-        e->older = s->idem_new;
-        s->idem_new = e;
-        s->idem_n++;
-        while (s->idem_n > IDEM_MAX) { /* drop the oldest */
-            idem_ent *prev = NULL, *x = s->idem_new;
-            while (x && x->older)
-                prev = x, x = x->older;
-            if (!prev)
-                break;
-            prev->older = NULL;
-            free(x->key);
-            free(x->val);
-            free(x);
-            s->idem_n--;
-        }
+        size_t h = idem_hash(k);
+        e->chain = s->idem_tab[h];
+        s->idem_tab[h] = e;
+        if (s->idem_tail)
+            s->idem_tail->fifo = e;
+        else
+            s->idem_head = e;
+        s->idem_tail = e;
+        if (++s->idem_n > IDEM_MAX)
+            idem_evict_oldest(s);
     } else {
         free(e);
     }
@@ -93,12 +128,11 @@ static es_idem_state mem_begin(es_server *s, const char *k, char **out)
 static void mem_complete(es_server *s, const char *k, const char *v)
 {
     pthread_mutex_lock(&s->mu);
-    for (idem_ent *e = s->idem_new; e; e = e->older)
-        if (!strcmp(e->key, k)) {
-            free(e->val);
-            e->val = strdup(v);
-            break;
-        }
+    idem_ent *e = idem_find(s, k);
+    if (e) {
+        free(e->val);
+        e->val = strdup(v);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -685,13 +719,9 @@ static void server_free(es_server *s)
     es_ratelimit_free(s->rl);
     free_peers(s);
     free(s->bind);
-    while (s->idem_new) {
-        idem_ent *e = s->idem_new;
-        s->idem_new = e->older;
-        free(e->key);
-        free(e->val);
-        free(e);
-    }
+    while (s->idem_tab && s->idem_head)
+        idem_evict_oldest(s);
+    free(s->idem_tab);
     pthread_mutex_destroy(&s->mu);
     free(s->public_url);
     free(s->smdp_id);
@@ -714,9 +744,10 @@ sm_rc es_server_start(struct event_base *base, const es_server_config *cfg, es_s
     s->smdp_id = dupz(cfg->smdp_id);
     s->smsr_id = dupz(cfg->smsr_id);
     s->bind = calloc(es_nfunctions, sizeof *s->bind);
+    s->idem_tab = calloc(IDEM_BUCKETS, sizeof *s->idem_tab);
     s->peers = calloc(cfg->peers.n ? cfg->peers.n : 1, sizeof *s->peers);
     s->rl = es_ratelimit_new(cfg->rate_per_second, cfg->rate_burst);
-    if (!s->bind || !s->peers || !s->rl || !s->public_url || !s->smdp_id || !s->smsr_id) {
+    if (!s->bind || !s->idem_tab || !s->peers || !s->rl || !s->public_url || !s->smdp_id || !s->smsr_id) {
         server_free(s);
         return sm_errf(err, SM_ENOMEM, "es server: out of memory");
     }
