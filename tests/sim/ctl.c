@@ -225,7 +225,8 @@ void sim_ctl_exec(sim_world *w, const char *line, sim_buf *out)
             sim_buf_str(out, "OK\n");
     } else if (!strcmp(c, "shutdown")) {
         w->stopping = 1;
-        event_base_loopexit(w->base, NULL);
+        struct timeval tv = {0, 200000}; /* let the answers already queued reach their clients */
+        event_base_loopexit(w->base, &tv);
         sim_buf_str(out, "OK\n");
     } else {
         err_line(out, "unknown command (try help)");

@@ -79,7 +79,14 @@ void sim_eid_make(uint64_t serial, uint8_t eid[16])
 void sim_iccid_make(const char *prefix, uint64_t serial, char out[21])
 {
     char d[32];
-    snprintf(d, sizeof d, "%s%012llu", prefix, (unsigned long long)(serial % 1000000000000ULL));
+    /* 18 digits: the prefix, then the serial right-aligned; then the Luhn digit */
+    size_t pl = strlen(prefix) < 17 ? strlen(prefix) : 17;
+    memcpy(d, prefix, pl);
+    unsigned long long left = serial;
+    for (size_t i = 17; i >= pl && i < 18; i--) {
+        d[i] = (char)('0' + left % 10);
+        left /= 10;
+    }
     d[18] = 0;
     int sum = 0;
     for (int i = 17, dbl = 1; i >= 0; i--, dbl = !dbl) {
@@ -127,7 +134,7 @@ sim_rc sim_fleet_make_card(const sim_pki *pki, const sim_fleet_opts *o, uint64_t
         sim_gpcert_tmpl t = {serial, 8, pki->eum_ski, 20, e->eid, 16, usage, 2, eff, exp, 0, pki->eum_ski, 20, k};
         rc = sim_gpcert_build(&t, pki->eum_key, &cert, err);
     }
-    e->ecasd_key = k;
+    EVP_PKEY_free(k); /* rebuilt from ecasd_d on first use: 100,000 idle keys would cost ~100 MB */
     if (!rc) {
         e->cert = malloc(cert.len);
         if (!e->cert)

@@ -539,6 +539,60 @@ static void test_full_download(void **st)
     assert_int_equal(sim_tlv_find(rd, rl, 0xE3, &e3), 1);
     assert_int_equal(sim_tlv_find(e3.v, e3.len, 0x9F70, &lcs), 1);
     assert_int_equal(lcs.v[0], SIM_LCS_ENABLED);
+
+    /* ES8.UpdateConnectivityParameters: SCP03 APDU mode (SL 33) to the ISD-P, STORE DATA 3A07 */
+    uint8_t hc[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+    sim_buf_reset(&s);
+    apdu(&s, 0x80, 0x50, 0x30, 0x00, hc, 8);
+    run(f->e, ISDP_AID, 16, &s, &r, NULL);
+    assert_int_equal(rapdu(&r, 0, &rd, &rl), 0x9000);
+    assert_int_equal(rl, 32);
+    uint8_t ctx[16], cc[8], hcr[8];
+    memcpy(ctx, hc, 8);
+    memcpy(ctx + 8, rd + 13, 8);
+    oce_kdf(f->o.kenc, 0x04, ctx, 16, 128, f->o.senc);
+    oce_kdf(f->o.kmac, 0x06, ctx, 16, 128, f->o.smac);
+    oce_kdf(f->o.smac, 0x00, ctx, 16, 64, cc);
+    assert_memory_equal(cc, rd + 21, 8); /* card cryptogram */
+    oce_kdf(f->o.smac, 0x01, ctx, 16, 64, hcr);
+    uint8_t ea[16 + 13] = {0}, full[16];
+    const uint8_t eh[5] = {0x84, 0x82, 0x33, 0x00, 0x10};
+    memcpy(ea + 16, eh, 5);
+    memcpy(ea + 21, hcr, 8);
+    oce_cmac(f->o.smac, ea, sizeof ea, full);
+    uint8_t ead[16];
+    memcpy(ead, hcr, 8);
+    memcpy(ead + 8, full, 8);
+    sim_buf_reset(&s);
+    apdu(&s, 0x84, 0x82, 0x33, 0x00, ead, 16);
+    /* 3A07 { 81 03 123456 } ciphered with ctr 1, MAC chained from EXTERNAL AUTHENTICATE */
+    uint8_t plain[16] = {0x3A, 0x07, 0x05, 0x81, 0x03, 0x12, 0x34, 0x56, 0x80};
+    uint8_t blk[16] = {0}, icv[16];
+    blk[15] = 1;
+    oce_ecb(f->o.senc, blk, icv);
+    oce_cbc(1, f->o.senc, icv, plain, 16);
+    uint8_t mi[16 + 5 + 16];
+    memcpy(mi, full, 16);
+    const uint8_t sh[5] = {0x84, 0xE2, 0x88, 0x00, 16 + 8};
+    memcpy(mi + 16, sh, 5);
+    memcpy(mi + 21, plain, 16);
+    uint8_t cmac2[16], sd[24];
+    oce_cmac(f->o.smac, mi, sizeof mi, cmac2);
+    memcpy(sd, plain, 16);
+    memcpy(sd + 16, cmac2, 8);
+    apdu(&s, 0x84, 0xE2, 0x88, 0x00, sd, 24);
+    run(f->e, ISDP_AID, 16, &s, &r, NULL);
+    assert_int_equal(rapdu(&r, 0, NULL, NULL), 0x9000);
+    assert_int_equal(rapdu(&r, 1, &rd, &rl), 0x9000);
+    assert_int_equal(rl, 8); /* R-MAC */
+    assert_int_equal(p->connlen, 5);
+    const uint8_t conn[5] = {0x81, 0x03, 0x12, 0x34, 0x56};
+    assert_memory_equal(p->conn, conn, 5);
+    /* replaying the protected command fails (MAC chain moved on) */
+    sim_buf_reset(&s);
+    apdu(&s, 0x84, 0xE2, 0x88, 0x00, sd, 24);
+    run(f->e, ISDP_AID, 16, &s, &r, NULL);
+    assert_int_equal(rapdu(&r, 0, NULL, NULL), 0x6982);
     sim_buf_free(&s); sim_buf_free(&r); sim_buf_free(&d);
 }
 

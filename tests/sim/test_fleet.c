@@ -99,6 +99,14 @@ static void test_fleet_10k(void **st)
     assert_int_equal(f.n, 10000);
     if (sim_batch_write(&f, &pki, out, 0, &err) || sim_state_save(&f, sdir, &err))
         fail_msg("write: %s", err.msg);
+    /* identifiers are unique across the batch */
+    char (*ids)[21] = calloc(f.n, sizeof *ids);
+    for (size_t i = 0; i < f.n; i++)
+        memcpy(ids[i], f.cards[i]->prof[0].iccid, 21);
+    qsort(ids, f.n, sizeof *ids, (int (*)(const void *, const void *))strcmp);
+    for (size_t i = 1; i < f.n; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    free(ids);
     /* all MSISDNs route to their card */
     for (size_t i = 0; i < f.n; i += 997)
         assert_ptr_equal(sim_fleet_by_msisdn(&f, sim_euicc_msisdn(f.cards[i])), f.cards[i]);

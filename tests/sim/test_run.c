@@ -46,7 +46,7 @@ typedef struct ctx {
     int https_fd;
     /* results */
     int notif_seen, notif_types_ok, conf_por_ok, push_por_ok, https_ok, https_status_ok, lost_ok, unreach_ok;
-    int show_ok, stats_ok;
+    int show_ok, stats_ok, dup_ok, faults_ok;
     char failure[256];
 } ctx;
 
@@ -350,6 +350,37 @@ static void *client_thread(void *arg)
     c->unreach_ok = quiet && stc == 0;
     if (stc >= 0 || stc == -2)
         sim_buf_free(&por.data);
+    /* the SMSC duplicates the next message: the copy is a replay, the card answers PoR 02 */
+    ctl_cmd(c->ctl, "smsc duplicate 1", out, sizeof out);
+    submit(fd, &c->c[2], 4, gd, sizeof gd, 15);
+    int s1 = por_status(fd, &c->c[2], &por, 5000);
+    if (s1 >= 0 || s1 == -2)
+        sim_buf_free(&por.data);
+    int s2 = por_status(fd, &c->c[2], &por, 5000);
+    if (s2 >= 0 || s2 == -2)
+        sim_buf_free(&por.data);
+    c->dup_ok = s1 == 0 && s2 == SIM_POR_CNTR_LOW;
+    /* a tampered PoR no longer verifies; a slow card still answers */
+    snprintf(cmd, sizeof cmd, "fault %s tamper 1", c->c[2].eid);
+    ctl_cmd(c->ctl, cmd, out, sizeof out);
+    submit(fd, &c->c[2], 5, gd, sizeof gd, 16);
+    s1 = por_status(fd, &c->c[2], &por, 5000);
+    snprintf(cmd, sizeof cmd, "fault %s tamper 0", c->c[2].eid);
+    ctl_cmd(c->ctl, cmd, out, sizeof out);
+    snprintf(cmd, sizeof cmd, "fault %s slow-ms 300", c->c[2].eid);
+    ctl_cmd(c->ctl, cmd, out, sizeof out);
+    submit(fd, &c->c[2], 6, gd, sizeof gd, 17);
+    s2 = por_status(fd, &c->c[2], &por, 5000);
+    if (s2 >= 0 || s2 == -2)
+        sim_buf_free(&por.data);
+    /* counter-ahead: the SR's next counter (7) is now too low */
+    snprintf(cmd, sizeof cmd, "fault %s counter-ahead 100", c->c[2].eid);
+    ctl_cmd(c->ctl, cmd, out, sizeof out);
+    submit(fd, &c->c[2], 7, gd, sizeof gd, 18);
+    int s3 = por_status(fd, &c->c[2], &por, 5000);
+    if (s3 >= 0 || s3 == -2)
+        sim_buf_free(&por.data);
+    c->faults_ok = s1 == -2 && s2 == 0 && s3 == SIM_POR_CNTR_LOW;
     /* wait for the HTTPS session to end, then look at the card states */
     for (int i = 0; i < 50; i++) {
         snprintf(cmd, sizeof cmd, "show %s", c->c[1].eid);
@@ -440,10 +471,12 @@ static void test_run_end_to_end(void **st)
     if (c->failure[0])
         fail_msg("%s", c->failure);
     if (!(c->notif_types_ok && c->conf_por_ok && c->push_por_ok && c->https_ok && c->https_status_ok && c->lost_ok &&
-          c->unreach_ok && c->show_ok && c->stats_ok))
+          c->unreach_ok && c->show_ok && c->stats_ok && c->dup_ok && c->faults_ok))
         fprintf(stderr, "seen=%d types=%d conf=%d push=%d https=%d status=%d lost=%d unreach=%d show=%d stats=%d\n",
             c->notif_seen, c->notif_types_ok, c->conf_por_ok, c->push_por_ok, c->https_ok, c->https_status_ok,
             c->lost_ok, c->unreach_ok, c->show_ok, c->stats_ok);
+    if (!c->dup_ok || !c->faults_ok)
+        fprintf(stderr, "dup=%d faults=%d\n", c->dup_ok, c->faults_ok);
     assert_int_equal(c->notif_seen, NCARDS);
     assert_true(c->notif_types_ok);
     assert_true(c->conf_por_ok);
@@ -454,6 +487,8 @@ static void test_run_end_to_end(void **st)
     assert_true(c->unreach_ok);
     assert_true(c->show_ok);
     assert_true(c->stats_ok);
+    assert_true(c->dup_ok);
+    assert_true(c->faults_ok);
     free(c);
 }
 
