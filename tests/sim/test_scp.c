@@ -291,12 +291,57 @@ static void test_scp03t_bsp_chain(void **st)
     tj_free(j);
 }
 
+/* Regression values: the self-computed examples of the spec digest (crypto.md 2.3 and 4), which are
+ * layout checks, not independent vectors; the public vectors above are the real proof. */
+static void test_digest_examples(void **st)
+{
+    (void)st;
+    uint8_t z[32], kd[64], exp[64];
+    for (int i = 0; i < 32; i++)
+        z[i] = (uint8_t)(i + 1);
+    const uint8_t info[3] = {0x10, 0x88, 0x10};
+    assert_int_equal(sim_x963_kdf(z, 32, info, 3, kd, 64, NULL), SIM_OK);
+    tu_hex("d53c188441eead3bb1d7cba7f4fe8f25bf66899bb9ba7b6d6f44102d25fd3cff"
+           "79e1d42d345e284800b797644f90efb15f232eff1b5c65f421f875401d4c4b46", exp, 64);
+    assert_memory_equal(kd, exp, 64);
+    uint8_t crt[23], rc[16], er[16];
+    tu_hex("a615900203099501108001888101108201018301309100", crt, 23);
+    assert_int_equal(sim_cmac1(kd, 16, crt, 23, rc, NULL), SIM_OK);
+    tu_hex("85db753d30cccab9a3ac506fb805f663", er, 16);
+    assert_memory_equal(rc, er, 16);
+    /* SCP03t session: WHTY keys, ISD-P AID ...1000, sequence counter 1, host challenge 0102..08 */
+    sim_scp03_keys k = {.kvn = 0x30, .klen = 16, .seq = 0};
+    tu_hex("11223344556677889910111213141516", k.enc, 16);
+    memcpy(k.mac, k.enc, 16);
+    uint8_t aid[16], hc[8], r32[32], v[17];
+    tu_hex("a0000005591010ffffffff8900001000", aid, 16);
+    tu_hex("0102030405060708", hc, 8);
+    sim_scp03_sess s;
+    assert_int_equal(sim_scp03_init_update(&k, aid, 16, hc, NULL, &s, r32, NULL), SIM_OK);
+    uint8_t cc[8];
+    tu_hex("7f25f5dd3229a567", cc, 8);
+    assert_memory_equal(r32 + 13, cc, 8);
+    tu_hex("1f673f3737635530", cc, 8);
+    assert_memory_equal(r32 + 21, cc, 8);
+    tu_hex("333b4d70ddcacd6b6018f2bc6391240acf", v, 17);
+    assert_int_equal(sim_scp03_ext_auth_tlv(&s, v, 17, NULL), SIM_OK);
+    sim_buf seg, plain;
+    sim_buf_init(&seg); sim_buf_init(&plain);
+    tu_hexbuf("8618fd560393092469ee48f1e3f2de7dea2ab9e0f3800ab5d876", &seg);
+    assert_int_equal(sim_scp03t_unwrap(&s.ch, seg.p, seg.len, 1, &plain, NULL), SIM_OK);
+    uint8_t pe[7];
+    tu_hex("a0058000810101", pe, 7);
+    assert_int_equal(plain.len, 7);
+    assert_memory_equal(plain.p, pe, 7);
+    sim_buf_free(&seg); sim_buf_free(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scp80_pysim_aes),      cmocka_unit_test(test_scp80_counter_rules),
         cmocka_unit_test(test_scp80_malformed),      cmocka_unit_test(test_scp03_pysim_card_side),
-        cmocka_unit_test(test_scp03t_bsp_chain),
+        cmocka_unit_test(test_scp03t_bsp_chain),    cmocka_unit_test(test_digest_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
