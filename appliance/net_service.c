@@ -5,11 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/audit.h"
+#include <stdatomic.h>
+
+#include "appliance/es_db.h"
 #include "lib/log.h"
 #include "lib/secmem.h"
 
-static net_tls *g_tls; /* one daemon per process */
+#define PUMP_INTERVAL_MS 500
+
+/* one daemon per process */
+static net_tls *g_tls;
+static struct {
+    sm_app *app;
+    struct event *pump_timer;
+    atomic_bool stopping;
+    bool pump_running;
+    char owner[160];
+} g_svc;
 
 /* executor over the worker pool */
 typedef struct xjob {
@@ -43,32 +55,47 @@ static sm_rc xsubmit(void *ctx, void (*job)(void *, void *), void (*done)(void *
     return rc;
 }
 
-/* Refused calls go to the audit trail through the worker's database connection; without one (the
- * database service not running) they are logged at NOTICE with sub=audit — never dropped. */
-static void audit(void *ctx, void *worker, const es_audit_rec *r)
+typedef struct pump_job {
+    int sent, failed;
+} pump_job;
+
+static void pump_run(sm_worker *w, void *arg)
 {
-    (void)ctx;
-    sm_worker *w = worker;
-    char actor[200], action[128];
-    if (r->peer->known)
-        snprintf(actor, sizeof actor, "%s", r->peer->id);
-    else
-        snprintf(actor, sizeof actor, "cert:%s", r->peer->fingerprint);
-    snprintf(action, sizeof action, "%s", r->qname);
-    if (action[0] == 'E' && action[1] == 'S')
-        action[0] = 'e', action[1] = 's';
-    const char *object = r->fcid && *r->fcid ? r->fcid : r->message_id && *r->message_id ? r->message_id : "-";
-    if (w && w->db) {
-        sm_err err = {0};
-        if (db_audit_appendf(w->db, &err, actor, action, object, "denied", "%s: %s (role %s, certificate %s)", r->event,
-                             r->reason, es_role_name(r->peer->role), r->peer->subject) == SM_OK)
-            return;
+    pump_job *j = arg;
+    if (!w->db || atomic_load(&g_svc.stopping))
+        return;
+    sm_err err = {0};
+    if (!g_svc.app->net || sm_es_outbox_pump(w->db, g_svc.owner, es_server_client(g_svc.app->net), &g_svc.stopping,
+                                             &j->sent, &j->failed, &err) != SM_OK) {
         char q[600];
-        sm_log(SM_LOG_ERR, "audit", "append_failed", "error=%s", SM_LOGQ(q, err.msg));
+        sm_log(SM_LOG_WARN, "net", "outbox_pump_failed", "error=%s", SM_LOGQ(q, err.msg));
     }
-    char q1[300], q2[300];
-    sm_log(SM_LOG_NOTICE, "audit", r->event, "actor=%s action=%s object=%s outcome=denied reason=%s subject=%s", actor,
-           action, object, SM_LOGQ(q1, r->reason), SM_LOGQ(q2, r->peer->subject));
+}
+
+static void pump_done(void *arg)
+{
+    pump_job *j = arg;
+    if (j->sent || j->failed)
+        sm_log(SM_LOG_INFO, "net", "outbox_pumped", "sent=%d failed=%d", j->sent, j->failed);
+    free(j);
+    g_svc.pump_running = false;
+}
+
+static void on_pump_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sm_app *app = arg;
+    if (g_svc.pump_running || atomic_load(&g_svc.stopping))
+        return;
+    pump_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    g_svc.pump_running = true;
+    if (sm_workers_submit(app->workers, pump_run, pump_done, j) != SM_OK) {
+        free(j);
+        g_svc.pump_running = false;
+    }
 }
 
 static char *pin_for_engine(const sm_config *cfg, size_t *len, sm_err *err)
@@ -143,8 +170,14 @@ sm_rc sm_net_start(sm_app *app, sm_err *err)
         .client_retries = (int)cfg->es.client_retries,
         .client_backoff_ms = (int)cfg->es.client_backoff_ms,
         .exec = {xsubmit, app->workers},
-        .hooks = {.audit = audit, .ctx = app},
     };
+    bool db = app->db != NULL; /* the database service started before us */
+    sm_es_db_hooks(&sc.hooks, db);
+    if (!db) {
+        sm_log(SM_LOG_WARN, "net", "no_database",
+               "msg=\"replay keys kept in memory, refusals audited to the log, async responses sent without the "
+               "durable outbox\"");
+    }
     es_server *srv = NULL;
     rc = es_server_start(app->base, &sc, &srv, err); /* copies the peers */
     free(peers);
@@ -154,13 +187,43 @@ sm_rc sm_net_start(sm_app *app, sm_err *err)
         return rc;
     }
     app->net = srv;
+    memset(&g_svc, 0, sizeof g_svc);
+    g_svc.app = app;
+    snprintf(g_svc.owner, sizeof g_svc.owner, "%s/es", cfg->node.name);
+    if (db) {
+        g_svc.pump_timer = event_new(app->base, -1, EV_PERSIST, on_pump_timer, app);
+        struct timeval tv = {0, PUMP_INTERVAL_MS * 1000};
+        if (g_svc.pump_timer)
+            evtimer_add(g_svc.pump_timer, &tv);
+    }
     sm_log(SM_LOG_NOTICE, "net", "listening", "listen=%s port=%d peers=%zu key=%s", cfg->es.listen, es_server_port(srv),
            cfg->es.npeers, devkey[0] ? "pem-file(DEVELOPMENT)" : "hsm");
     return SM_OK;
 }
 
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
 void sm_net_stop(sm_app *app)
 {
+    atomic_store(&g_svc.stopping, true);
+    if (g_svc.pump_timer) {
+        event_free(g_svc.pump_timer);
+        g_svc.pump_timer = NULL;
+    }
+    /* a pump job may be delivering through the client: let it end before the client goes */
+    struct event *t = evtimer_new(app->base, tick, NULL);
+    for (int i = 0; t && g_svc.pump_running && i < 400; i++) {
+        struct timeval tv = {0, 50000};
+        evtimer_add(t, &tv);
+        event_base_loop(app->base, EVLOOP_ONCE);
+    }
+    if (t)
+        event_free(t);
     if (app->net) {
         es_server_stop(app->net, 10);
         app->net = NULL;

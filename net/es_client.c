@@ -54,9 +54,11 @@ struct ec_req {
 
 typedef struct ec_post {
     struct ec_post *next;
-    char url[ES_URL_MAX], peer_id[ES_ID_MAX];
+    char url[ES_URL_MAX], peer_id[ES_ID_MAX], action[300];
     es_binding b;
     es_msg m;
+    bool raw;
+    sm_buf payload;
     es_client_cb cb;
     void *arg;
 } ec_post;
@@ -322,7 +324,7 @@ static void complete(ec_req *r, ec_conn *k)
     es_client_result res;
     result_init(&res, r);
     res.http_status = s;
-    if (m->body.len && s / 100 == 2 && r->kind == ES_KIND_REQUEST && r->fn->mode == ES_SYNC) {
+    if (m->body.len && s / 100 == 2 && r->fn && r->kind == ES_KIND_REQUEST && r->fn->mode == ES_SYNC) {
         sm_err e = {0};
         sm_rc rc;
         if (r->b == ES_BIND_SOAP) {
@@ -529,23 +531,22 @@ static void attempt(ec_req *r)
 
 /* ---- public ----------------------------------------------------------------------------------- */
 
-void es_client_send(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
-                    es_client_cb cb, void *arg)
+static ec_req *req_new(es_client *c, const char *url, const char *peer_id, es_binding b, es_client_cb cb, void *arg,
+                       bool *ok)
 {
     ec_req *r = calloc(1, sizeof *r);
-    es_client_result res;
+    *ok = false;
     if (!r) {
+        es_client_result res;
         memset(&res, 0, sizeof res);
         res.rc = SM_ENOMEM;
         snprintf(res.error, sizeof res.error, "out of memory");
         if (cb)
             cb(&res, arg);
-        return;
+        return NULL;
     }
     r->c = c;
     r->b = b;
-    r->fn = m->fn;
-    r->kind = m->kind;
     r->cb = cb;
     r->arg = arg;
     sm_buf_init(&r->payload);
@@ -554,21 +555,54 @@ void es_client_send(es_client *c, const char *url, const char *peer_id, es_bindi
     r->timer = evtimer_new(c->cfg.base, on_retry_timer, r);
     c->st.sent++;
     snprintf(r->peer_id, sizeof r->peer_id, "%s", peer_id ? peer_id : "");
-    if (!r->timer || !m->fn) {
-        fail_final(r, SM_EINVAL, 0, "no function or no timer");
-        return;
+    if (!r->timer) {
+        fail_final(r, SM_ENOMEM, 0, "no timer");
+        return NULL;
     }
     if (!parse_url(url, r->host, sizeof r->host, r->port, sizeof r->port, r->path, sizeof r->path)) {
         fail_final(r, SM_EINVAL, 0, "not an https URL");
-        return;
+        return NULL;
     }
     snprintf(r->key, sizeof r->key, "%s|%s", r->host, r->port);
+    *ok = true;
+    return r;
+}
+
+void es_client_send(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
+                    es_client_cb cb, void *arg)
+{
+    bool ok;
+    ec_req *r = req_new(c, url, peer_id, b, cb, arg, &ok);
+    if (!ok)
+        return;
+    r->fn = m->fn;
+    r->kind = m->kind;
+    if (!m->fn) {
+        fail_final(r, SM_EINVAL, 0, "no function");
+        return;
+    }
     snprintf(r->action, sizeof r->action, "%s",
              m->hdr.action[0] ? m->hdr.action : m->kind == ES_KIND_RESPONSE ? m->fn->resp_action : m->fn->req_action);
     sm_err e = {0};
     sm_rc rc = b == ES_BIND_SOAP ? soap_encode(m, &r->payload, &e) : rest_encode(m, &r->payload, &e);
     if (rc != SM_OK) {
         fail_final(r, rc, 0, e.msg);
+        return;
+    }
+    attempt(r);
+}
+
+void es_client_send_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                        const void *payload, size_t len, es_client_cb cb, void *arg)
+{
+    bool ok;
+    ec_req *r = req_new(c, url, peer_id, b, cb, arg, &ok);
+    if (!ok)
+        return;
+    r->kind = ES_KIND_NOTIFICATION; /* nothing to decode in the answer */
+    snprintf(r->action, sizeof r->action, "%s", action ? action : "");
+    if (sm_buf_append(&r->payload, payload, len) != 0 || r->payload.failed) {
+        fail_final(r, SM_ENOMEM, 0, "out of memory");
         return;
     }
     attempt(r);
@@ -595,12 +629,19 @@ static void on_post(evutil_socket_t fd, short what, void *arg)
     }
     while (rev) {
         ec_post *nx = rev->next;
-        es_client_send(c, rev->url, rev->peer_id[0] ? rev->peer_id : NULL, rev->b, &rev->m, rev->cb, rev->arg);
+        if (rev->raw)
+            es_client_send_raw(c, rev->url, rev->peer_id[0] ? rev->peer_id : NULL, rev->b, rev->action,
+                               rev->payload.data, rev->payload.len, rev->cb, rev->arg);
+        else
+            es_client_send(c, rev->url, rev->peer_id[0] ? rev->peer_id : NULL, rev->b, &rev->m, rev->cb, rev->arg);
         es_msg_clear(&rev->m);
+        sm_buf_free(&rev->payload);
         free(rev);
         rev = nx;
     }
 }
+
+static void post_push(es_client *c, ec_post *p);
 
 sm_rc es_client_post(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
                      es_client_cb cb, void *arg, sm_err *err)
@@ -611,6 +652,7 @@ sm_rc es_client_post(es_client *c, const char *url, const char *peer_id, es_bind
     snprintf(p->url, sizeof p->url, "%s", url);
     snprintf(p->peer_id, sizeof p->peer_id, "%s", peer_id ? peer_id : "");
     p->b = b;
+    sm_buf_init(&p->payload);
     p->m = *m;
     p->m.body = m->body ? es_value_dup(m->body) : NULL;
     if (m->body && !p->m.body) {
@@ -619,6 +661,12 @@ sm_rc es_client_post(es_client *c, const char *url, const char *peer_id, es_bind
     }
     p->cb = cb;
     p->arg = arg;
+    post_push(c, p);
+    return SM_OK;
+}
+
+static void post_push(es_client *c, ec_post *p)
+{
     pthread_mutex_lock(&c->lock);
     p->next = c->posts;
     c->posts = p;
@@ -626,6 +674,28 @@ sm_rc es_client_post(es_client *c, const char *url, const char *peer_id, es_bind
     uint64_t one = 1;
     ssize_t n = write(c->efd, &one, sizeof one);
     (void)n;
+}
+
+sm_rc es_client_post_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                         const void *payload, size_t len, es_client_cb cb, void *arg, sm_err *err)
+{
+    ec_post *p = calloc(1, sizeof *p);
+    if (!p)
+        return sm_errf(err, SM_ENOMEM, "es client: out of memory");
+    sm_buf_init(&p->payload);
+    if (sm_buf_append(&p->payload, payload, len) != 0 || p->payload.failed) {
+        sm_buf_free(&p->payload);
+        free(p);
+        return sm_errf(err, SM_ENOMEM, "es client: out of memory");
+    }
+    snprintf(p->url, sizeof p->url, "%s", url);
+    snprintf(p->peer_id, sizeof p->peer_id, "%s", peer_id ? peer_id : "");
+    snprintf(p->action, sizeof p->action, "%s", action ? action : "");
+    p->raw = true;
+    p->b = b;
+    p->cb = cb;
+    p->arg = arg;
+    post_push(c, p);
     return SM_OK;
 }
 
@@ -662,16 +732,19 @@ static void sync_done(const es_client_result *r, void *arg)
     pthread_mutex_unlock(&s->mu);
 }
 
-sm_rc es_client_call(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
-                     es_msg *answer, int *http_status, sm_err *err)
+static sm_rc call_wait(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
+                       const char *action, const void *payload, size_t len, es_msg *answer, int *http_status,
+                       sm_err *err)
 {
-    memset(answer, 0, sizeof *answer);
+    if (answer)
+        memset(answer, 0, sizeof *answer);
     ec_sync *s = calloc(1, sizeof *s);
     if (!s)
         return sm_errf(err, SM_ENOMEM, "es client: out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    sm_rc rc = es_client_post(c, url, peer_id, b, m, sync_done, s, err);
+    sm_rc rc = m ? es_client_post(c, url, peer_id, b, m, sync_done, s, err)
+                 : es_client_post_raw(c, url, peer_id, b, action, payload, len, sync_done, s, err);
     if (rc != SM_OK) {
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
@@ -700,13 +773,28 @@ sm_rc es_client_call(es_client *c, const char *url, const char *peer_id, es_bind
     rc = s->rc;
     if (http_status)
         *http_status = s->http;
-    *answer = s->answer;
+    if (answer)
+        *answer = s->answer;
+    else
+        es_msg_clear(&s->answer);
     if (rc != SM_OK)
         sm_errf(err, rc, "es client: %s: %s", url, s->error);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
     return rc;
+}
+
+sm_rc es_client_call(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
+                     es_msg *answer, int *http_status, sm_err *err)
+{
+    return call_wait(c, url, peer_id, b, m, NULL, NULL, 0, answer, http_status, err);
+}
+
+sm_rc es_client_call_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                         const void *payload, size_t len, int *http_status, sm_err *err)
+{
+    return call_wait(c, url, peer_id, b, NULL, action, payload, len, NULL, http_status, err);
 }
 
 sm_rc es_client_new(const es_client_config *cfg, es_client **out, sm_err *err)

@@ -63,6 +63,16 @@ sm_rc es_client_post(es_client *c, const char *url, const char *peer_id, es_bind
 sm_rc es_client_call(es_client *c, const char *url, const char *peer_id, es_binding b, const es_msg *m,
                      es_msg *answer, int *http_status, sm_err *err);
 
+/* Pre-encoded messages (the durable outbox stores them encoded): no answer decoding. action is the
+ * SOAP action (ignored for REST). send_raw: loop thread; post_raw: any thread; call_raw: worker thread,
+ * blocks until the final outcome. */
+void es_client_send_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                        const void *payload, size_t len, es_client_cb cb, void *arg);
+sm_rc es_client_post_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                         const void *payload, size_t len, es_client_cb cb, void *arg, sm_err *err);
+sm_rc es_client_call_raw(es_client *c, const char *url, const char *peer_id, es_binding b, const char *action,
+                         const void *payload, size_t len, int *http_status, sm_err *err);
+
 /* Counters for status and tests. */
 typedef struct es_client_stats {
     unsigned long sent, ok, failed, retried, connects, reused;

@@ -320,7 +320,8 @@ static void prepare_async(es_job *j, void *w, const es_msg *req, const es_status
     snprintf(a->hdr.to, sizeof a->hdr.to, "%s", rt->address);
     snprintf(j->async_url, sizeof j->async_url, "%s", rt->address);
     if (s->cfg.hooks.outbox_enqueue) {
-        es_outbound o = {.url = j->async_url, .peer_id = rt->peer_id, .binding = rt->binding, .msg = a};
+        es_outbound o = {.url = j->async_url, .peer_id = rt->peer_id, .peer_role = rt->peer_role,
+                         .binding = rt->binding, .msg = a};
         sm_err e = {0};
         if (s->cfg.hooks.outbox_enqueue(s->cfg.hooks.ctx, w, &o, &e) == SM_OK) {
             es_msg_clear(a);
@@ -352,6 +353,7 @@ static void job_run(void *worker, void *arg)
     es_status fst;
     sm_err err = {0};
     sm_rc rc;
+    bool in_tx = false, ok = true;
     memset(&m, 0, sizeof m);
     if (j->b == ES_BIND_SOAP) {
         xml_limits lim = {.max_bytes = s->cfg.max_body_bytes, .max_depth = s->cfg.max_xml_depth,
@@ -405,6 +407,8 @@ static void job_run(void *worker, void *arg)
         answer_status(j, &m, &st, 200);
         goto out;
     }
+    if (s->cfg.hooks.call_begin)
+        in_tx = s->cfg.hooks.call_begin(s->cfg.hooks.ctx, worker);
     /* replay: the same FunctionCallIdentifier or MessageID from the same requester */
     char kf[300] = "", km[300] = "";
     if (m.kind == ES_KIND_REQUEST && m.hdr.fcid[0])
@@ -471,6 +475,7 @@ static void job_run(void *worker, void *arg)
     call.out = es_struct_new();
     es_status_ok(&call.status);
     call.worker = worker;
+    call.in_tx = in_tx;
     call.received = j->received;
     if (m.kind == ES_KIND_REQUEST && m.fn->mode == ES_ASYNC)
         make_reply_to(j, &m, &call.reply);
@@ -545,6 +550,8 @@ static void job_run(void *worker, void *arg)
     }
     sm_buf_free(&v);
 out:
+    if (in_tx)
+        s->cfg.hooks.call_end(s->cfg.hooks.ctx, worker, ok);
     es_msg_clear(&m);
 }
 
@@ -849,7 +856,18 @@ void es_server_get_stats(es_server *s, es_server_stats *out)
     *out = s->st;
 }
 
-sm_rc es_server_reply_async(es_server *s, const es_reply_to *r, const es_status *st, const es_value *out, sm_err *err)
+static sm_rc send_out(es_server *s, void *worker, const char *url, const char *peer_id, es_role role, es_binding b,
+                      es_msg *m, sm_err *err)
+{
+    if (worker && s->cfg.hooks.outbox_enqueue) {
+        es_outbound o = {.url = url, .peer_id = peer_id, .peer_role = role, .binding = b, .msg = m};
+        return s->cfg.hooks.outbox_enqueue(s->cfg.hooks.ctx, worker, &o, err);
+    }
+    return es_client_post(s->client, url, peer_id, b, m, NULL, NULL, err);
+}
+
+sm_rc es_server_reply_async(es_server *s, void *worker, const es_reply_to *r, const es_status *st,
+                            const es_value *out, sm_err *err)
 {
     const es_function *f = es_function_by_qname(r->qname);
     if (!f)
@@ -861,11 +879,11 @@ sm_rc es_server_reply_async(es_server *s, const es_reply_to *r, const es_status 
     new_message_id(m.hdr.message_id, sizeof m.hdr.message_id);
     fill_from(s, &m.hdr, f, ES_KIND_RESPONSE);
     snprintf(m.hdr.to, sizeof m.hdr.to, "%s", r->address);
-    return es_client_post(s->client, r->address, r->peer_id[0] ? r->peer_id : NULL, r->binding, &m, NULL, NULL, err);
+    return send_out(s, worker, r->address, r->peer_id[0] ? r->peer_id : NULL, r->peer_role, r->binding, &m, err);
 }
 
-sm_rc es_server_notify(es_server *s, const char *qname, const char *peer_id, es_binding b, const es_value *body,
-                       sm_err *err)
+sm_rc es_server_notify(es_server *s, void *worker, const char *qname, const char *peer_id, es_binding b,
+                       const es_value *body, sm_err *err)
 {
     const es_function *f = es_function_by_qname(qname);
     if (!f || f->mode != ES_NOTIFY)
@@ -880,5 +898,5 @@ sm_rc es_server_notify(es_server *s, const char *qname, const char *peer_id, es_
     new_message_id(m.hdr.message_id, sizeof m.hdr.message_id);
     fill_from(s, &m.hdr, f, ES_KIND_NOTIFICATION);
     snprintf(m.hdr.to, sizeof m.hdr.to, "%s", url);
-    return es_client_post(s->client, url, peer_id, b, &m, NULL, NULL, err);
+    return send_out(s, worker, url, peer_id, e->role, b, &m, err);
 }

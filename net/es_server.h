@@ -36,6 +36,7 @@ typedef struct es_audit_rec {
 typedef struct es_outbound {
     const char *url;
     const char *peer_id;
+    es_role peer_role;
     es_binding binding;
     const es_msg *msg;
 } es_outbound;
@@ -46,6 +47,12 @@ typedef enum es_idem_state { ES_IDEM_NEW = 0, ES_IDEM_PENDING, ES_IDEM_DONE } es
  * audit then goes to the log (sub=audit), replay detection to a bounded in-memory store, outbound
  * messages straight to es_client (in-memory retries only). */
 typedef struct es_hooks {
+    /* A database transaction around each accepted call on the worker's connection: call_begin before
+     * replay detection (true = a transaction is open; the handler then runs inside it and must not
+     * commit or roll it back — savepoints only), call_end after the answer and any outbox entry were
+     * recorded (commit; roll back when ok is false). */
+    bool (*call_begin)(void *ctx, void *worker);
+    void (*call_end)(void *ctx, void *worker, bool ok);
     void (*audit)(void *ctx, void *worker, const es_audit_rec *rec);
     /* replay detection keyed by (requester, key), key "fcid:<FunctionCallIdentifier>" or "mid:<MessageID>":
      * NEW takes the key (a concurrent duplicate then sees PENDING), DONE returns the stored answer
@@ -86,11 +93,14 @@ es_client *es_server_client(es_server *s);
 /* Applies new rate limits (SIGHUP). Loop thread. */
 void es_server_set_rate(es_server *s, double rate, double burst);
 
-/* Sends the asynchronous response of a deferred call (any thread). */
-sm_rc es_server_reply_async(es_server *s, const es_reply_to *r, const es_status *st, const es_value *out, sm_err *err);
-/* Sends a notification ("ES4.HandleProfileEnabledNotification") to a configured peer (any thread). */
-sm_rc es_server_notify(es_server *s, const char *qname, const char *peer_id, es_binding b, const es_value *body,
-                       sm_err *err);
+/* Sends the asynchronous response of a deferred call. From a worker inside its transaction (worker
+ * non-NULL) it goes to the durable outbox when one is wired (delivered after commit, at least once);
+ * otherwise straight to the client. Any thread. */
+sm_rc es_server_reply_async(es_server *s, void *worker, const es_reply_to *r, const es_status *st,
+                            const es_value *out, sm_err *err);
+/* Sends a notification ("ES4.HandleProfileEnabledNotification") to a configured peer; same rules. */
+sm_rc es_server_notify(es_server *s, void *worker, const char *qname, const char *peer_id, es_binding b,
+                       const es_value *body, sm_err *err);
 
 /* Counters. */
 typedef struct es_server_stats {

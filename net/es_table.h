@@ -172,6 +172,8 @@ typedef struct es_call {
     es_value *out;                /* handler fills (requests); an empty struct on entry */
     es_status status;             /* handler sets; success on entry */
     void *worker;                 /* the worker running the handler (sm_worker *: HSM session, DB connection) */
+    bool in_tx;                   /* the ES layer holds a transaction on the worker's database connection:
+                                   * the handler works inside it (savepoints only, never commit) */
     time_t received;              /* reception time (ValidityPeriod counts from here) */
     /* ES_ASYNC requests: set deferred = true to answer later with es_server_reply_async(reply);
      * otherwise status/out are sent as the asynchronous response as soon as the handler returns. */

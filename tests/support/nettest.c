@@ -117,7 +117,7 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
         DIE("server certificate");
     EVP_PKEY_free(spub);
     testpki_fingerprint(&n->pki, "server", n->server_fp);
-    es_peer_entry peers[16];
+    es_peer_entry *peers = n->peers;
     size_t np = 0;
     static char fps[16][65];
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
@@ -141,7 +141,10 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
 
     evthread_use_pthreads();
     n->base = event_base_new();
-    if (sm_workers_start(n->base, n->hsm, 2, NULL, 0, 0, &n->workers, &err) != SM_OK)
+    n->nwhooks = o && o->nwhooks ? (o->nwhooks > 4 ? 4 : o->nwhooks) : 0;
+    for (size_t i = 0; i < n->nwhooks; i++)
+        n->whooks[i] = o->whooks[i];
+    if (sm_workers_start(n->base, n->hsm, 2, n->whooks, n->nwhooks, 0, &n->workers, &err) != SM_OK)
         DIE("workers: %s", err.msg);
     char cert[400];
     testpki_path(&n->pki, "server", "crt", cert, sizeof cert);
@@ -158,12 +161,38 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
         .max_conns = 256, .handshake_threads = 2, .public_url = "https://127.0.0.1", .smdp_id = "1.3.6.1.4.1.99999.1.1",
         .smsr_id = "1.3.6.1.4.1.99999.1.2", .client_timeout_s = 10, .client_retries = 2, .client_backoff_ms = 100,
         .exec = {xsubmit, n->workers}, .hooks = {.audit = on_audit, .ctx = n}};
+    if (o && o->hooks)
+        sc.hooks = *o->hooks;
     (void)ep;
     if (es_server_start(n->base, &sc, &n->srv, &err) != SM_OK)
         DIE("server: %s", err.msg);
     n->port = es_server_port(n->srv);
+    snprintf(n->listen, sizeof n->listen, "127.0.0.1:%d", n->port);
+    n->sc = sc;
+    n->sc.listen = n->listen;
+    n->bind_cb = bind_cb;
+    n->bind_arg = arg;
     if (bind_cb)
         bind_cb(n->srv, arg);
+    pthread_create(&n->loop, NULL, loop_main, n);
+}
+
+void nettest_restart(nettest *n)
+{
+    event_base_loopbreak(n->base);
+    pthread_join(n->loop, NULL);
+    es_server_stop(n->srv, 5);
+    sm_workers_stop(n->workers);
+    event_base_free(n->base);
+    n->base = event_base_new();
+    sm_err err = {0};
+    if (sm_workers_start(n->base, n->hsm, 2, n->whooks, n->nwhooks, 0, &n->workers, &err) != SM_OK)
+        DIE("workers: %s", err.msg);
+    n->sc.exec.ctx = n->workers;
+    if (es_server_start(n->base, &n->sc, &n->srv, &err) != SM_OK)
+        DIE("server restart: %s", err.msg);
+    if (n->bind_cb)
+        n->bind_cb(n->srv, n->bind_arg);
     pthread_create(&n->loop, NULL, loop_main, n);
 }
 

@@ -25,17 +25,30 @@ typedef struct nettest {
     int audits;
     pthread_mutex_t mu;
     char server_fp[65];
+    /* kept to restart the server on the same token, PKI and port */
+    es_server_config sc;
+    es_peer_entry peers[16];
+    char listen[32];
+    sm_worker_hook whooks[4];
+    size_t nwhooks;
+    void (*bind_cb)(es_server *s, void *arg);
+    void *bind_arg;
 } nettest;
 
 typedef struct nettest_opts {
     double rate, burst;
     int request_timeout_s, idle_timeout_s;
     size_t max_body;
+    const sm_worker_hook *whooks;  /* per-worker set-up (database connection) */
+    size_t nwhooks;
+    const es_hooks *hooks;         /* NULL: in-memory replay store, audits counted in nettest.audits */
 } nettest_opts;
 
 /* Builds everything; binding happens in bind_cb (before the loop starts). Aborts on failure. */
 void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server *s, void *arg), void *arg);
 void nettest_stop(nettest *n);
+/* Stops the server and its workers and starts them again (same token, PKI, port): a process restart. */
+void nettest_restart(nettest *n);
 
 typedef struct tresp {
     int status;            /* HTTP status; -1 = TLS handshake refused, -2 = connection failure */
