@@ -3,6 +3,8 @@
 app_SRCS += $(wildcard appliance/smdp/*.c)
 fuzz_saip_SRCS := appliance/smdp/der.c appliance/smdp/saip.c appliance/smdp/saip_check.c \
                   appliance/smdp/saip_enc.c appliance/smdp/simenc.c
+fuzz_orderfile_SRCS := appliance/smdp/orderfile.c appliance/smdp/persodata.c appliance/smdp/personalise.c \
+                       appliance/smdp/secbuf.c $(fuzz_saip_SRCS)
 
 # `make bench-smdp`: personalised+sealed profiles per second beside the bare HSM operations.
 .PHONY: bench-smdp

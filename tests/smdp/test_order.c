@@ -21,6 +21,7 @@
 #include "appliance/smdp/order.h"
 #include "appliance/smdp/simenc.h"
 #include "lib/hex.h"
+#include "lib/log.h"
 #include "tests/smdp/smdp_test.h"
 
 static testenv_hsm T;
@@ -302,8 +303,13 @@ static void test_order_run(void **state)
     got *g = calloc(1, sizeof *g);
     g->fail_at = UINT64_MAX;
     sm_buf mno;
+    /* every log line of the run goes to a file, checked below for secrets */
+    FILE *logf = tmpfile();
+    assert_non_null(logf);
+    sm_log_init("test_order", SM_LOG_DEBUG, fileno(logf));
     if (smdp_order_run(S, o, t, &K, collect, g, &mno, &err) != SM_OK)
         fail_msg("%s", err.msg);
+    sm_log_init("test_order", SM_LOG_WARN, 2);
     assert_int_equal(g->n, 25);
     assert_string_equal(g->iccid[0], "89000123456789012341");
     assert_string_equal(g->iccid[1], "89000123456789012358");
@@ -360,10 +366,29 @@ static void test_order_run(void **state)
     char hm[33];
     sm_hex_encode(mac, 16, hm);
     assert_memory_equal(endl + 8, hm, 32);
-    /* the file holds no clear Ki */
-    char hk[33];
-    sm_hex_encode(g->ki[0], 16, hk);
-    assert_null(strstr((const char *)mno.data, hk));
+    /* neither the file nor the log holds a clear Ki or OPc (hex, either case) */
+    char logtxt[8192] = "";
+    rewind(logf);
+    size_t ll = fread(logtxt, 1, sizeof logtxt - 1, logf);
+    logtxt[ll] = 0;
+    fclose(logf);
+    assert_non_null(strstr(logtxt, "event=order_run"));
+    assert_non_null(strstr(logtxt, "event=order_done"));
+    for (size_t i = 0; i < 25; i++)
+        for (int w = 0; w < 2; w++) {
+            char hk[33];
+            sm_hex_encode(w ? g->opc[i] : g->ki[i], 16, hk);
+            for (int up = 0; up < 2; up++) {
+                for (char *c = hk; up && *c; c++)
+                    if (*c >= 'a' && *c <= 'f')
+                        *c = (char)(*c - 'a' + 'A');
+                assert_null(strstr((const char *)mno.data, hk));
+                assert_null(strstr(logtxt, hk));
+                hk[12] = 0; /* nor a 6-byte piece of it */
+                assert_null(strstr(logtxt, hk));
+                sm_hex_encode(w ? g->opc[i] : g->ki[i], 16, hk);
+            }
+        }
 
     /* tampering and another key */
     char *bad = malloc(mno.len);
