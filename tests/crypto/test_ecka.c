@@ -2,7 +2,9 @@
  * here with plain OpenSSL (tests/crypto/ref_crypto.c): the card parses 3A01/3A02 itself, checks
  * the signature, derives with ECDH + X9.63 and returns the receipt.
  * Known answers: NIST CAVP X9.63 KDF SHA-256 through the HSM path the key establishment uses
- * (tests/vectors/x963_kdf_sha256_cavp.json); regression only: crypto.md §2.3's self-computed
+ * (tests/vectors/x963_kdf_sha256_cavp.json); the ECKA step (ECDH in the HSM, then the KDF) on
+ * RFC 7027 brainpoolP256r1 and Wycheproof P-256 / brainpoolP256r1 ECDH cases, whose invalid points
+ * the ECASD key check refuses (tests/vectors/ecdh_*.json, wycheproof_ecdh_*.json); regression only: crypto.md §2.3's self-computed
  * KeyData and receipt (WHTY CRT). Negative: a receipt that does not verify, DR mismatches,
  * malformed answers, wrong order, an invalid ECASD point. */
 #include <setjmp.h>
@@ -12,7 +14,11 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
+#include <openssl/x509.h>
+
 #include "crypto/ecka.h"
+#include "crypto/ecpub.h"
 #include "crypto/gpcert.h"
 #include "crypto/scp03.h"
 #include "crypto/tlv.h"
@@ -530,6 +536,118 @@ static void test_kdf_vectors(void **state)
     tj_free(v);
 }
 
+/* ECDH in the HSM with an imported test private key, then the SGP.02 KDF: the KCVs must match the
+ * X9.63 output of the expected shared secret computed with OpenSSL. */
+static void ecdh_kat(hsm_sess *s, hsm_curve curve, const uint8_t *d, size_t dl, const uint8_t *peer,
+                     const uint8_t *z)
+{
+    sm_err err = {0};
+    hsm_keyspec esp = {.type = HSM_KT_EC_PRIV, .curve = curve, .usage = HSM_U_DERIVE};
+    hsm_key priv;
+    while (dl > 32 && d[0] == 0) { /* Wycheproof may carry a sign byte */
+        d++;
+        dl--;
+    }
+    uint8_t d32[32] = {0};
+    memcpy(d32 + 32 - dl, d, dl);
+    assert_int_equal(hsm_ec_import_private(s, &esp, d32, 32, &priv, &err), SM_OK);
+    const uint8_t si[3] = {0x10, 0x88, 0x10};
+    hsm_keyspec sp = {.type = HSM_KT_AES, .len = 16, .usage = HSM_U_ENCRYPT};
+    hsm_keyspec specs[4] = {sp, sp, sp, sp};
+    hsm_key k[4];
+    if (hsm_ecdh_x963(s, &priv, peer, 65, si, 3, specs, 4, k, &err) != SM_OK)
+        fail_msg("%s", err.msg);
+    uint8_t kd[64];
+    ref_x963(z, 32, si, 3, kd, 64);
+    for (int i = 0; i < 4; i++) {
+        uint8_t a[3], b[3];
+        assert_int_equal(scp03_kcv(s, &k[i], a, &err), SM_OK);
+        ref_kcv(kd + 16 * i, 16, b);
+        assert_memory_equal(a, b, 3);
+        hsm_key_destroy(s, &k[i], NULL);
+    }
+    hsm_key_destroy(s, &priv, NULL);
+}
+
+static void test_ecdh_kats(void **state)
+{
+    hsm_sess *s = sess();
+    sm_err err = {0};
+    /* RFC 7027 A.1: dA * QB on brainpoolP256r1 */
+    tj *v = ct_vectors("tests/vectors/ecdh_brainpoolP256r1_rfc7027.json");
+    size_t l;
+    uint8_t *d = tj_hex(v, "dA", &l), *x = tj_hex(v, "x_qB", &l), *y = tj_hex(v, "y_qB", &l), *z = tj_hex(v, "x_Z", &l);
+    uint8_t qb[65] = {0x04};
+    memcpy(qb + 1, x, 32);
+    memcpy(qb + 33, y, 32);
+    assert_int_equal(ecpub_check_point(HSM_CURVE_BP256R1, qb, 65, &err), SM_OK);
+    assert_int_equal(ecpub_check_point(HSM_CURVE_P256, qb, 65, &err), SM_EVERIFY); /* wrong curve */
+    sm_err_clear(&err);
+    ecdh_kat(s, HSM_CURVE_BP256R1, d, 32, qb, z);
+    free(d);
+    free(x);
+    free(y);
+    free(z);
+    tj_free(v);
+
+    /* Wycheproof P-256 with raw points: valid ones derive the expected secret; every invalid or
+     * compressed point is refused by the ECASD key check before any HSM work */
+    v = ct_vectors("tests/vectors/wycheproof_ecdh_secp256r1_ecpoint_subset.json");
+    const tj *tests = tj_get(tj_get(v, "testGroups")->items[0], "tests");
+    int valid = 0, refused = 0;
+    for (size_t i = 0; i < tests->n; i++) {
+        const tj *tc = tests->items[i];
+        size_t pl, dl2, zl;
+        uint8_t *pub = tj_hex(tc, "public", &pl), *priv = tj_hex(tc, "private", &dl2), *sh = tj_hex(tc, "shared", &zl);
+        sm_err_clear(&err);
+        sm_rc rc = ecpub_check_point(HSM_CURVE_P256, pub, pl, &err);
+        if (strcmp(tj_str(tc, "result"), "valid") == 0 && pl == 65) {
+            assert_int_equal(rc, SM_OK);
+            ecdh_kat(s, HSM_CURVE_P256, priv, dl2, pub, sh);
+            valid++;
+        } else if (strcmp(tj_str(tc, "result"), "invalid") == 0 || pl != 65) {
+            if (rc == SM_OK)
+                fail_msg("tcId %d accepted", (int)tj_get(tc, "tcId")->num);
+            refused++;
+        }
+        free(pub);
+        free(priv);
+        free(sh);
+    }
+    assert_true(valid >= 5);
+    assert_true(refused >= 4);
+    tj_free(v);
+
+    /* Wycheproof brainpoolP256r1 (SPKI-encoded keys, decoded here with OpenSSL): the valid cases */
+    v = ct_vectors("tests/vectors/wycheproof_ecdh_brainpoolP256r1_subset.json");
+    tests = tj_get(tj_get(v, "testGroups")->items[0], "tests");
+    valid = 0;
+    for (size_t i = 0; i < tests->n; i++) {
+        const tj *tc = tests->items[i];
+        if (strcmp(tj_str(tc, "result"), "valid") != 0)
+            continue;
+        size_t pl, dl2, zl;
+        uint8_t *spki = tj_hex(tc, "public", &pl), *priv = tj_hex(tc, "private", &dl2), *sh = tj_hex(tc, "shared", &zl);
+        const unsigned char *pp = spki;
+        EVP_PKEY *pk = d2i_PUBKEY(NULL, &pp, (long)pl);
+        assert_non_null(pk);
+        uint8_t pt[65];
+        size_t ptl = 0;
+        assert_int_equal(EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &ptl), 1);
+        if (ptl == 65) {
+            assert_int_equal(ecpub_check_point(HSM_CURVE_BP256R1, pt, 65, &err), SM_OK);
+            ecdh_kat(s, HSM_CURVE_BP256R1, priv, dl2, pt, sh);
+            valid++;
+        }
+        EVP_PKEY_free(pk);
+        free(spki);
+        free(priv);
+        free(sh);
+    }
+    assert_true(valid >= 5);
+    tj_free(v);
+}
+
 static void test_apdus(void **state)
 {
     sm_buf b;
@@ -569,6 +687,7 @@ int main(void)
         cmocka_unit_test_teardown(test_derivation_random_and_hostid, return_sessions),
         cmocka_unit_test_teardown(test_bad_receipt_and_order, return_sessions),
         cmocka_unit_test_teardown(test_kdf_vectors, return_sessions),
+        cmocka_unit_test_teardown(test_ecdh_kats, return_sessions),
         cmocka_unit_test_teardown(test_apdus, return_sessions),
     };
     return cmocka_run_group_tests_name("crypto_ecka", tests, setup, teardown);

@@ -1,5 +1,6 @@
 /* crypto/scp03: GlobalPlatform SCP03 host side.
- * Known answers: pySim tests/unittests/test_globalplatform.py, the 9 SCP03 sessions (AES-128/192/256
+ * Known answers: NIST SP 800-38B D.1 AES-CMAC (the PRF of the KDF and every MAC here,
+ * tests/vectors/aes128_cmac_sp800_38b.json); pySim tests/unittests/test_globalplatform.py, the 9 SCP03 sessions (AES-128/192/256
  * x security levels 11, 03, 33) and the KCVs (tests/vectors/scp03_pysim.json, see SOURCES.md).
  * Independent check: random sessions against tests/crypto/ref_crypto.c (plain OpenSSL KDF + wrap).
  * Negative: wrong card cryptogram, tampered R-MAC, bad R-ENC padding, bad levels and APDUs. */
@@ -347,9 +348,36 @@ static void test_kdf(void **state)
     assert_int_equal(scp03_kdf(s, &(hsm_key){0}, 0, ctx, 65, 64, a, &err), SM_EINVAL);
 }
 
+/* NIST SP 800-38B D.1: the four AES-128 examples, with a key made by scp03_static_keyspec, and the
+ * OpenSSL reference agreeing. */
+static void test_cmac_sp800_38b(void **state)
+{
+    tj *v = ct_vectors("tests/vectors/aes128_cmac_sp800_38b.json");
+    hsm_sess *s = sess();
+    size_t kl;
+    uint8_t *kv = tj_hex(v, "key", &kl);
+    hsm_key k = static_key(s, kv, kl);
+    const tj *tests = tj_get(v, "tests");
+    for (size_t i = 0; i < tests->n; i++) {
+        size_t ml, tl;
+        uint8_t *m = tj_hex(tests->items[i], "M", &ml), *t = tj_hex(tests->items[i], "T", &tl), mac[16], ref[16];
+        sm_err err = {0};
+        assert_int_equal(hsm_aes_cmac(s, &k, m, ml, mac, &err), SM_OK);
+        assert_memory_equal(mac, t, 16);
+        ref_aes_cmac(kv, kl, m, ml, ref);
+        assert_memory_equal(ref, t, 16);
+        free(m);
+        free(t);
+    }
+    assert_int_equal(tests->n, 4);
+    free(kv);
+    tj_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_cmac_sp800_38b, return_sessions),
         cmocka_unit_test_teardown(test_pysim_sessions, return_sessions),
         cmocka_unit_test_teardown(test_pysim_kcv, return_sessions),
         cmocka_unit_test_teardown(test_kdf, return_sessions),
