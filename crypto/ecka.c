@@ -44,7 +44,6 @@ void ecka_params_isdr_scp81(uint8_t kvn, ecka_params *p)
     p->kind = ECKA_ISDR_SCP81;
     p->kvn = kvn;
     p->key_usage = ECKA_KU_SINGLE;
-    p->key_type = ECKA_KT_PSK_TLS;
     p->key_access = 0x00;
     p->nkeys = 1;
 }

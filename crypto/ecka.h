@@ -25,7 +25,8 @@
 #define ECKA_KU_SINGLE 0x5C   /* tag 95: one secure-channel key (SCP81 PSK) */
 
 #define ECKA_KT_AES 0x88
-#define ECKA_KT_PSK_TLS 0x85  /* GP key type "PSK for TLS" (UNCONFIRMED for SGP.02) */
+#define ECKA_KT_PSK_TLS 0x85  /* GP key type "PSK for TLS"; not used by the presets (crypto.md §2.2
+                                  lists 88 for the SM-SR change; Njiwa's PSK code UNCONFIRMED) */
 
 #define ECKA_MAX_KEYS 3
 
@@ -58,7 +59,7 @@ typedef struct ecka_params {
 
 /* Presets. ISD-P: 90 0309 (replace + certificate verification), 95 10, 80 88, 81 10, 82 01,
  * 83 kvn (30..3F), 91 empty; 3 keys. ISD-R SCP80: 95 10, 96 00, KVN 01..0F, 91 = 5-byte counter.
- * ISD-R SCP81: 95 5C, 80 85, KVN 40..4F, one key. */
+ * ISD-R SCP81: 95 5C, 80 88 (AES-128 as the PSK), KVN 40..4F, one key. */
 void ecka_params_isdp(uint8_t kvn, ecka_params *p);
 void ecka_params_isdr_scp80(uint8_t kvn, uint64_t cntr, ecka_params *p);
 void ecka_params_isdr_scp81(uint8_t kvn, ecka_params *p);

@@ -313,7 +313,7 @@ static void test_isdr_scp80_and_scp81(void **state)
     ecka_params_isdr_scp81(0x40, &p);
     if (run(s, &o, &c, &p, HSM_CURVE_P256, &res, &es, &err) != SM_OK)
         fail_msg("%s", err.msg);
-    assert_hex_equal(es.crt, es.crt_len, "A6189002030995015C960100800185810110820101830140" "9100");
+    assert_hex_equal(es.crt, es.crt_len, "A6189002030995015C960100800188810110820101830140" "9100");
     check_keys(s, &o, &c, &res, 1);
     ecka_result_release(s, &res);
     sm_buf_free(&o.cert);

@@ -354,7 +354,7 @@ static void test_keyest(void **state)
     run(&o, NULL, "keyest", "--ecasd-cert", ecasd_path, "--sd-cert", dp_path, "--sd-key", sdk, "--ecasd-key", ek,
         "--kind", "scp81", "--dr", "0102030405060708090a0b0c0d0e0f10", NULL);
     assert_ok(&o);
-    assert_non_null(strstr(o.out, "shared-info: 5c8510" "0102030405060708090a0b0c0d0e0f10\n"));
+    assert_non_null(strstr(o.out, "shared-info: 5c8810" "0102030405060708090a0b0c0d0e0f10\n"));
     assert_non_null(strstr(o.out, "kcv-psk: "));
     /* without the card's key: the data only */
     run(&o, NULL, "keyest", "--ecasd-cert", ecasd_path, "--sd-cert", dp_path, "--sd-key", sdk, NULL);
