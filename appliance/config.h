@@ -53,6 +53,9 @@ typedef struct sm_config {
         char *password_env;
         long pool_size;
         char *embedded_dir;
+        char *pg_bindir;              /* embedded cluster: PostgreSQL server programs (empty = found) */
+        long audit_checkpoint_entries; /* a signed audit checkpoint every this many entries... */
+        long audit_checkpoint_seconds; /* ...and at least this often */
     } database;
 
     struct {

@@ -47,6 +47,13 @@ const cfg_item cfg_schema[] = {
     S("database.password_env", database.password_env, NULL, "Environment variable holding the database password. *restart*"),
     I("database.pool_size", database.pool_size, "0", 0, 256, "Connections; 0 = one per worker thread plus two. *restart*"),
     S("database.embedded_dir", database.embedded_dir, "pg", "Data directory of the embedded cluster. *restart*"),
+    S("database.pg_bindir", database.pg_bindir, NULL,
+      "Directory of the PostgreSQL server programs for the embedded cluster; empty: `pg_config --bindir`, then "
+      "the newest /usr/lib/postgresql/N/bin. *restart*"),
+    I("database.audit_checkpoint_entries", database.audit_checkpoint_entries, "1000", 1, 1000000,
+      "A checkpoint of the audit trail, signed by the HSM audit key, once this many entries were appended."),
+    I("database.audit_checkpoint_seconds", database.audit_checkpoint_seconds, "60", 1, 3600,
+      "And at least this often while entries arrive (seconds)."),
 
     I("workers.threads", workers.threads, "2", 1, 256,
       "Worker threads (each with its own HSM session and database connection). *restart*"),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "appliance/config.h"
+#include "db/pg.h"
 #include "hsm/hsm.h"
 
 typedef struct smctl_ctx {
@@ -31,6 +32,15 @@ const sm_config *smctl_config(smctl_ctx *c);
 hsm_sess *smctl_hsm(smctl_ctx *c);
 /* Prints "smctl: <msg>" to stderr and returns the exit code 1. */
 int smctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Connects to the database once, as configured (smctl_db.c); prints the error and returns NULL. The
+ * _try form is quiet and says why in `why` (for optional use, e.g. auditing the key ceremony). */
+db_conn *smctl_db(smctl_ctx *c);
+db_conn *smctl_db_try(smctl_ctx *c, char *why, size_t cap);
+/* Who runs this smctl: "ssh:<user>@<client address>" over SSH, else "local:<user>" (user = the uid). */
+const char *smctl_actor(void);
+/* Records this command line (secret-looking option values masked) and its outcome in the audit trail,
+ * when this invocation reached the database; a failure to record is reported on stderr. */
+int smctl_audit_cmd(smctl_ctx *c, int argc, char **argv, const char *outcome);
 
 /* Commands (one file each). */
 int smctl_config_main(smctl_ctx *c, int argc, char **argv);
@@ -43,5 +53,9 @@ int smctl_profile_main(smctl_ctx *c, int argc, char **argv);
 void smctl_profile_help(FILE *out);
 int smctl_order_main(smctl_ctx *c, int argc, char **argv);
 void smctl_order_help(FILE *out);
+int smctl_db_main(smctl_ctx *c, int argc, char **argv);
+void smctl_db_help(FILE *out);
+int smctl_audit_main(smctl_ctx *c, int argc, char **argv);
+void smctl_audit_help(FILE *out);
 
 #endif

@@ -11,5 +11,9 @@ const smctl_cmd smctl_cmds[] = {
      smctl_profile_help},
     {"order", "dry-run ORDERFILE --template FILE", "run an SM-DP order in memory, nothing stored", smctl_order_main,
      smctl_order_help},
+    {"db", "start | stop | status | migrate", "embedded PostgreSQL, schema status and migrations", smctl_db_main,
+     smctl_db_help},
+    {"audit", "verify | export | checkpoint", "verify the audit trail (or a bundle offline), export it",
+     smctl_audit_main, smctl_audit_help},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -5,6 +5,7 @@
 
 #include "appliance/keyring.h"
 #include "appliance/smctl.h"
+#include "db/audit.h"
 #include "lib/hex.h"
 #include "lib/secmem.h"
 
@@ -23,24 +24,50 @@ void smctl_hsm_help(FILE *out)
             "           and re-initialises an existing token of that label (test tokens only)\n");
 }
 
+/* Each ceremony step goes to the audit trail when the database is reachable. */
+struct ceremony {
+    db_conn *db;
+    int unrecorded;
+};
+
 static void print_step(const sm_ceremony_step *st, void *arg)
 {
-    (void)arg;
+    struct ceremony *cr = arg;
     printf("%-8s %-24s id=%s  %s\n", st->created ? "created" : "exists", st->label, st->id_hex,
            sm_keyring_defs[st->which].purpose);
     if (st->pub_hex[0])
         printf("         public key %s\n", st->pub_hex);
+    sm_err err = {0};
+    if (cr->db && db_audit_appendf(cr->db, &err, smctl_actor(), "hsm.ceremony.key", st->label,
+                                   st->created ? "created" : "exists", "id=%s%s%s", st->id_hex,
+                                   st->pub_hex[0] ? " public_key=" : "", st->pub_hex) != SM_OK) {
+        fprintf(stderr, "smctl: warning: %s\n", err.msg);
+        cr->unrecorded++;
+    }
 }
 
-static int do_init(smctl_ctx *c)
+static int do_init(smctl_ctx *c, int argc, char **argv)
 {
     hsm_sess *s = smctl_hsm(c);
     if (!s)
         return 1;
     sm_err err = {0};
+    /* The ceremony must work before any database exists (first installation); then it is not audited
+     * here, and smboxd records the key hierarchy it runs with (daemon.start) once the database is up. */
+    char why[600];
+    struct ceremony cr = {smctl_db_try(c, why, sizeof why), 0};
     printf("key ceremony on token '%s' (%s)\n", c->cfg->hsm.token_label, c->cfg->hsm.module);
-    if (sm_keyring_ceremony(s, c->cfg->hsm.key_prefix, print_step, NULL, &err) != SM_OK)
+    if (sm_keyring_ceremony(s, c->cfg->hsm.key_prefix, print_step, &cr, &err) != SM_OK) {
+        smctl_audit_cmd(c, argc, argv, "failed");
         return smctl_fail("%s", err.msg);
+    }
+    if (!cr.db)
+        printf("note: not recorded in the audit trail: the database is not reachable (%s)\n", why);
+    else if (cr.unrecorded)
+        printf("note: %d ceremony step(s) could not be recorded in the audit trail\n", cr.unrecorded);
+    else
+        printf("audit: every step recorded in the audit trail as %s\n", smctl_actor());
+    smctl_audit_cmd(c, argc, argv, "ok");
     printf("ECKA: no static key (SGP.02 key establishment uses an ephemeral key per session)\n");
     sm_keyring kr;
     if (sm_keyring_load(s, c->cfg->hsm.key_prefix, &kr, &err) != SM_OK)
@@ -149,7 +176,7 @@ int smctl_hsm_main(smctl_ctx *c, int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "init-token"))
         return do_init_token(c, argc, argv);
     if (argc == 2 && !strcmp(argv[1], "init"))
-        return do_init(c);
+        return do_init(c, argc, argv);
     if (argc == 2 && !strcmp(argv[1], "list"))
         return do_list(c);
     if (argc == 2 && !strcmp(argv[1], "status"))

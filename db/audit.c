@@ -202,7 +202,7 @@ sm_rc db_audit_append(db_conn *c, const char *actor, const char *action, const c
             db_rollback(c);
     }
     if (rc != SM_OK)
-        sm_err_prefix(err, "audit: appending %s: ", e.action);
+        sm_err_prefix(err, "audit: appending %s", e.action);
     return rc;
 }
 
@@ -367,7 +367,7 @@ sm_rc db_audit_checkpoint(db_conn *c, const db_audit_signer *s, const db_audit_p
     else
         db_rollback(c);
     if (rc != SM_OK) {
-        sm_err_prefix(err, "audit: writing checkpoint: ");
+        sm_err_prefix(err, "audit: writing checkpoint");
         return rc;
     }
     if (written)
@@ -812,13 +812,11 @@ static sm_rc v_done(verifier *v)
                          v->exp[i].chain, (long long)start, (long long)v->exp[i].seq, (long long)v->exp[i].ckpt,
                          (long long)v->exp[i].seq);
     }
-    if (v->have_ck) {
-        uint8_t fp[HL];
-        for (size_t i = 0; i < v->nkeys; i++)
-            if (!memcmp(v->keys[i].id, v->last_key, HL))
-                memcpy(fp, v->keys[i].id, HL);
-        sm_hex_encode(fp, HL, v->rep->key_fp);
-    }
+    for (size_t i = 0; v->have_ck && i < v->nkeys; i++)
+        if (!memcmp(v->keys[i].id, v->last_key, HL)) {
+            sm_hex_encode(v->keys[i].id, HL, v->rep->key_fp);
+            sm_hex_encode(v->keys[i].pub, 65, v->rep->key_pub);
+        }
     return SM_OK;
 }
 
@@ -1088,10 +1086,13 @@ static void write_entry(FILE *out, const entry *e)
     fputc('\n', out);
 }
 
-sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, long *nentries, sm_err *err)
+sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, long *nentries, long *left_out,
+                      sm_err *err)
 {
     if (nentries)
         *nentries = 0;
+    if (left_out)
+        *left_out = 0;
     sm_rc rc = begin_snapshot(c, err);
     if (rc != SM_OK)
         return rc;
@@ -1151,10 +1152,18 @@ sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, l
             break;
         }
     }
-    if (cover == 0)
-        ck_end = nck; /* nothing covers the end yet: all later checkpoints, tail uncovered */
-    const char *cover_heads = cover ? db_res_text(ck, ck_end - 1, 4) : NULL;
     const char *anchor_heads = anchor > 0 && nck > 0 && db_res_int(ck, 0, 0) == anchor ? db_res_text(ck, 0, 4) : "";
+    /* nothing covers the end yet: the bundle stops at the last checkpoint (everything in it is signed);
+     * the newer entries are left out and counted */
+    if (cover == 0)
+        ck_end = nck;
+    const char *cover_heads = ck_end > 0 ? db_res_text(ck, ck_end - 1, 4) : anchor_heads;
+    long left = 0;
+    for (size_t j = 0; j < nlast; j++) {
+        int64_t h = heads_seq(cover_heads, last[j].chain);
+        if (last[j].seq > h)
+            left += (long)(last[j].seq - h);
+    }
     fprintf(out, "smbox-audit-bundle\t1\n");
     fprintf(out, "range");
     put_field(out, from && *from ? from : "-");
@@ -1201,14 +1210,7 @@ sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, l
     for (int i = 0; rc == SM_OK && i < db_res_rows(r); i++) {
         const char *chain = db_res_text(r, i, 0);
         int64_t lo = heads_seq(anchor_heads, chain);
-        int64_t hi = lo;
-        if (cover_heads) {
-            hi = heads_seq(cover_heads, chain);
-        } else {
-            for (size_t j = 0; j < nlast; j++)
-                if (!strcmp(last[j].chain, chain))
-                    hi = last[j].seq;
-        }
+        int64_t hi = heads_seq(cover_heads, chain);
         int64_t after = lo;
         for (;;) {
             db_params_init(&p);
@@ -1245,6 +1247,8 @@ sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, l
         rc = sm_errf(err, SM_EIO, "audit: writing the bundle failed");
     if (rc == SM_OK && nentries)
         *nentries = count;
+    if (rc == SM_OK && left_out)
+        *left_out = left;
     return rc;
 }
 

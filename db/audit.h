@@ -62,6 +62,7 @@ typedef struct db_audit_report {
     long checkpoints;
     long uncovered;          /* entries after the last signed checkpoint of their chain */
     char key_fp[65];         /* hex SHA-256 of the (last) checkpoint public key */
+    char key_pub[131];       /* that public key, hex 04 || X || Y */
     /* the first problem found (SM_EVERIFY): where and what */
     char bad_chain[128];
     int64_t bad_seq;         /* -1 when the problem is a checkpoint */
@@ -76,9 +77,12 @@ typedef struct db_audit_report {
 sm_rc db_audit_verify(db_conn *c, db_audit_report *rep, sm_err *err);
 
 /* Writes a self-contained bundle: the entries appended between from and to (timestamps PostgreSQL
- * understands, e.g. "2024-05-01" or "2024-05-01T12:00:00Z"; NULL = open end), every entry up to the
- * first checkpoint that covers them, those checkpoints and their public keys. */
-sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, long *entries, sm_err *err);
+ * understands, e.g. "2024-05-01" or "2024-05-01T12:00:00Z"; NULL = open end), extended back to the last
+ * checkpoint before `from` and forward to the first checkpoint that covers `to`, with those checkpoints
+ * and their public keys, so that every entry in it is signed. Entries not covered by a checkpoint yet
+ * are left out and counted in *left_out (may be NULL). */
+sm_rc db_audit_export(db_conn *c, const char *from, const char *to, FILE *out, long *entries, long *left_out,
+                      sm_err *err);
 
 /* Verifies a bundle offline. pin_fp_hex (optional) is the expected key fingerprint (hex SHA-256 of
  * the public point, as `smctl hsm init` printed it, or a prefix of at least 16 digits). SM_OK only when

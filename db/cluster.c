@@ -241,6 +241,27 @@ static sm_rc mkdirs(const char *path, sm_err *err)
     return SM_OK;
 }
 
+/* As root, the server's user must be able to walk down to the data directory: root-owned ancestors
+ * without "others may traverse" get o+x (traverse only, never read; their 0700 children such as
+ * secrets/ stay closed). */
+static void make_traversable(const char *datadir)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", datadir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 && !(st.st_mode & S_IXOTH)) {
+            if (chmod(p, (st.st_mode & 07777) | S_IXOTH) == 0)
+                sm_log(SM_LOG_NOTICE, "db", "dir_traversable", "dir=%s why=\"the %s user reaches the embedded "
+                                                               "cluster through it\"", p, SERVER_USER);
+        }
+        *s = '/';
+    }
+}
+
 sm_rc db_cluster_init(const db_cluster *cl, sm_err *err)
 {
     if (file_exists(cl->datadir, "PG_VERSION"))
@@ -256,6 +277,8 @@ sm_rc db_cluster_init(const db_cluster *cl, sm_err *err)
         return sm_errf(err, SM_EIO, "cluster: creating %s: %s", cl->datadir, strerror(errno));
     if (ra.drop && chown(cl->datadir, ra.uid, ra.gid) != 0)
         return sm_errf(err, SM_EIO, "cluster: chown %s to %s: %s", cl->datadir, SERVER_USER, strerror(errno));
+    if (ra.drop)
+        make_traversable(cl->datadir);
     char out[2048];
     const char *probe[] = {"/usr/bin/test", "-w", cl->datadir, "-a", "-x", cl->datadir, NULL};
     if (ra.drop && run(&ra, probe, NULL, out, sizeof out) != 0)

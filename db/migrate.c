@@ -119,7 +119,7 @@ sm_rc db_migrate(db_conn *c, const char *actor, int *applied, sm_err *err)
     db_p_int(&p, MIGRATE_LOCK_KEY);
     sm_rc rc = db_exec(c, &q_lock, &p, NULL, err);
     if (rc != SM_OK) {
-        sm_err_prefix(err, "migrate: taking the migration lock: ");
+        sm_err_prefix(err, "migrate: taking the migration lock");
         return rc;
     }
     rc = db_exec_script(c, BOOTSTRAP, err);
@@ -160,7 +160,7 @@ sm_rc db_migrate(db_conn *c, const char *actor, int *applied, sm_err *err)
         else
             db_rollback(c);
         if (rc != SM_OK) {
-            sm_err_prefix(err, "migrate: applying %s: ", m->name);
+            sm_err_prefix(err, "migrate: applying %s", m->name);
             break;
         }
         if (applied)

@@ -194,7 +194,7 @@ db_pool *db_pool_new(void)
     if (!p)
         return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    p->size = 8;
+    p->size = 256; /* until configured: hooks may take connections first */
     return p;
 }
 

@@ -27,7 +27,8 @@ typedef struct db_config {
     const char *password;   /* optional secret, handed to libpq only */
     const char *node;       /* node name: audit chains ("<node>/w<slot>") and lease owners */
     const char *app_name;   /* application_name (default "smbox") */
-    unsigned size;          /* most connections handed out at once (0 = 8) */
+    unsigned size;          /* most connections handed out at once (0 = 8); those taken before
+                             * db_pool_configure count against it */
     unsigned connect_timeout_s; /* 0 = 5 */
 } db_config;
 
