@@ -263,25 +263,33 @@ static sm_rc check_86(hsm_sess *s, scp03t_session *ss, const tlv *t, const scp03
 {
     if (t->len == 0)
         return SM_OK;
-    if (t->len < 8 + 16 || (t->len - 8) % 16)
-        return sm_errf(err, SM_EVERIFY, "scp03t: response data of %zu bytes at offset %zu is not R-ENC || R-MAC",
-                       t->len, t->off);
-    size_t hl = (size_t)(t->val - t->raw), clen = t->len - 8;
+    bool rmac = ss->sc.sl & SCP03_SL_RMAC, renc = ss->sc.sl & SCP03_SL_RENC;
+    size_t mlen = rmac ? 8 : 0;
+    if (t->len < mlen + (renc ? 16 : 1) || (renc && (t->len - mlen) % 16))
+        return sm_errf(err, SM_EVERIFY, "scp03t: response data of %zu bytes at offset %zu does not fit level %02X",
+                       t->len, t->off, ss->sc.sl);
+    size_t hl = (size_t)(t->val - t->raw), clen = t->len - mlen;
     uint8_t *m = malloc(16 + hl + clen), *pt = malloc(clen);
     if (!m || !pt) {
         free(m);
         free(pt);
         return sm_errf(err, SM_ENOMEM, "scp03t: out of memory");
     }
-    memcpy(m, e->mcv, 16);
-    memcpy(m + 16, t->raw, hl + clen);
-    uint8_t mac[16];
-    sm_rc rc = hsm_aes_cmac(s, &ss->sc.s_rmac, m, 16 + hl + clen, mac, err);
-    if (rc == SM_OK && !ct_equal(mac, t->val + clen, 8))
-        rc = sm_errf(err, SM_EVERIFY, "scp03t: R-MAC of the response at offset %zu does not verify", t->off);
-    size_t pl = 0;
-    if (rc == SM_OK)
+    sm_rc rc = SM_OK;
+    if (rmac) {
+        /* R-MAC = CMAC(S-RMAC, MCV of the command || 86 || length as received || data)[0..7] */
+        memcpy(m, e->mcv, 16);
+        memcpy(m + 16, t->raw, hl + clen);
+        uint8_t mac[16];
+        rc = hsm_aes_cmac(s, &ss->sc.s_rmac, m, 16 + hl + clen, mac, err);
+        if (rc == SM_OK && !ct_equal(mac, t->val + clen, 8))
+            rc = sm_errf(err, SM_EVERIFY, "scp03t: R-MAC of the response at offset %zu does not verify", t->off);
+    }
+    size_t pl = clen;
+    if (rc == SM_OK && renc)
         rc = scp03_decrypt_resp(s, &ss->sc, e->ctr, t->val, clen, pt, &pl, err);
+    else if (rc == SM_OK)
+        memcpy(pt, t->val, clen);
     if (rc == SM_OK && plain && sm_buf_append(plain, pt, pl))
         rc = sm_errf(err, SM_ENOMEM, "scp03t: out of memory");
     explicit_bzero(pt, clen);
