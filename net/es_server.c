@@ -496,7 +496,7 @@ static void job_run(void *worker, void *arg)
         goto out;
     }
     es_status vst;
-    if (call.status.exec != ES_EXEC_FAILED && !es_validate(m.fn->out, call.out, &vst)) {
+    if (call.status.exec < ES_EXEC_FAILED && !es_validate(m.fn->out, call.out, &vst)) {
         char q[300];
         sm_log(SM_LOG_ERR, "net", "handler_output_invalid", "function=%s.%s error=%s", es_iface_name(m.fn->iface),
                m.fn->name, SM_LOGQ(q, vst.message));
@@ -510,12 +510,9 @@ static void job_run(void *worker, void *arg)
     sm_buf_init(&v);
     sm_buf_append_str(&v, qn);
     if (m.fn->mode == ES_ASYNC) {
-        if (call.status.exec == ES_EXEC_FAILED && !call.deferred) {
-            /* refused before any work: answered at once rather than accepted */
-            answer_response(j, &r);
-            rest_encode(&r, &v, &err);
-            es_value_free(call.out);
-        } else {
+        /* once a call reached its handler, its outcome (success or not) is the asynchronous response;
+         * only refusals before it (identity, role, format, unsupported) are answered on the spot */
+        {
             answer_ack(j);
             sm_buf_append_str(&v, "ack");
             if (!call.deferred) {

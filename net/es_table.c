@@ -329,6 +329,12 @@ bool es_validate(const es_type *t, const es_value *v, es_status *st)
     return validate_type(t, v, path, sizeof path, st, 0, false);
 }
 
+bool es_validate_lenient(const es_type *t, const es_value *v, es_status *st)
+{
+    char path[512] = "";
+    return validate_type(t, v, path, sizeof path, st, 0, true);
+}
+
 void es_msg_clear(es_msg *m)
 {
     es_value_free(m->body);

@@ -201,6 +201,9 @@ void es_msg_clear(es_msg *m); /* frees the body, zeroes the message */
 /* Validates a decoded tree against a type: mandatory members, repetition, lengths, checks.
  * On failure fills st (Failed, 1.6/2.2 or 2.1, Message naming the field path) and returns false. */
 bool es_validate(const es_type *t, const es_value *v, es_status *st);
+/* Types and values only, no mandatory members: for responses that report a failure (their outputs
+ * are mandatory "on success" only). */
+bool es_validate_lenient(const es_type *t, const es_value *v, es_status *st);
 
 /* Answer for a function without a handler: Failed 1.6/3.1 "function ES2.X is not supported". */
 void es_status_unsupported(es_status *st, const es_function *f);

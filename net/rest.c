@@ -268,7 +268,10 @@ sm_rc rest_decode(const char *buf, size_t len, const json_limits *lim, const es_
     }
     if (b && !decode_obj(&r, t, b, m->body, 0))
         goto done;
-    es_validate(t, m->body, fst);
+    if (kind == ES_KIND_RESPONSE && m->status.exec >= ES_EXEC_FAILED)
+        es_validate_lenient(t, m->body, fst);
+    else
+        es_validate(t, m->body, fst);
 done:
     jv_free(root);
     return SM_OK;

@@ -364,8 +364,12 @@ sm_rc soap_decode(const char *buf, size_t len, const xml_limits *lim, es_iface i
         fail(&d, ES_RSN_MANDATORY_MISSING, "mandatory element FunctionCallIdentifier is missing");
         goto fields_done;
     }
-    if (decode_fields(&d, t, NULL, first, m->body, 0))
-        es_validate(t, m->body, fst);
+    if (decode_fields(&d, t, NULL, first, m->body, 0)) {
+        if (kind == ES_KIND_RESPONSE && m->status.exec >= ES_EXEC_FAILED)
+            es_validate_lenient(t, m->body, fst);
+        else
+            es_validate(t, m->body, fst);
+    }
 fields_done:
     rc = SM_OK;
 out:

@@ -516,6 +516,79 @@ static void test_rest(void **state)
     tconn_close(c);
 }
 
+static void test_async_to_configured_endpoint(void **state)
+{
+    /* no ReplyTo: the response goes to the caller's configured endpoint (<endpoint>/gsma/soap/es3) */
+    char *m = soap("ES3-CreateISDPRequest", "async-ep",
+                   "<rps:Eid>" EID "</rps:Eid><rps:Iccid>8988299000000000014</rps:Iccid><rps:Mno-id>1.2.3</rps:Mno-id>"
+                   "<rps:RequiredMemory>5000000</rps:RequiredMemory>",
+                   NULL);
+    int before = g_cb_count;
+    tresp r = nettest_post(&N, "smdp", "/gsma/soap/es3", SOAP, m);
+    assert_int_equal(r.status, 202);
+    tresp_free(&r);
+    assert_int_equal(wait_callback(before + 1), before + 1);
+    pthread_mutex_lock(&g_mu);
+    assert_string_equal(g_cb_relates, "msg-async-ep");
+    assert_string_equal(g_cb_aid, ""); /* the handler's Failed status (8.1/4.8) went back, without an AID */
+    pthread_mutex_unlock(&g_mu);
+    free(m);
+}
+
+static void test_client(void **state)
+{
+    es_client *c = es_server_client(N.srv);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/gsma/soap/es7", N.port);
+    es_msg m = {.fn = es_function_by_qname("ES7.HandleSMSRChangeNotification"), .kind = ES_KIND_NOTIFICATION};
+    m.body = es_struct_new();
+    es_add_struct(m.body, "Eis");
+    es_add_str(m.body, "CompletionTimestamp", "2024-01-01T00:00:00Z");
+    snprintf(m.hdr.message_id, sizeof m.hdr.message_id, "client-n1");
+    es_client_stats s0, s1;
+    es_client_get_stats(c, &s0);
+    es_msg ans;
+    int http = 0;
+    sm_err err = {0};
+    /* mutual TLS with the HSM key; the server certificate checked against the expected peer */
+    assert_int_equal(es_client_call(c, url, "1.3.6.1.4.1.99999.3", ES_BIND_SOAP, &m, &ans, &http, &err), SM_OK);
+    assert_int_equal(http, 202);
+    snprintf(m.hdr.message_id, sizeof m.hdr.message_id, "client-n2");
+    assert_int_equal(es_client_call(c, url, "1.3.6.1.4.1.99999.3", ES_BIND_SOAP, &m, &ans, &http, &err), SM_OK);
+    es_client_get_stats(c, &s1);
+    assert_true(s1.reused >= s0.reused + 1); /* the second call reused the kept-alive connection */
+    es_msg_clear(&m);
+
+    /* a synchronous call: the answer is decoded (here a refusal: the appliance as SM-SR may not call ES3.GetEIS) */
+    es_msg g = {.fn = es_function_by_qname("ES3.GetEIS"), .kind = ES_KIND_REQUEST};
+    g.body = es_struct_new();
+    es_add_str(g.body, "Eid", EID);
+    snprintf(g.hdr.fcid, sizeof g.hdr.fcid, "client-g1");
+    snprintf(g.hdr.message_id, sizeof g.hdr.message_id, "client-g1");
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/gsma/soap/es3", N.port);
+    assert_int_equal(es_client_call(c, url, NULL, ES_BIND_SOAP, &g, &ans, &http, &err), SM_OK);
+    assert_ptr_equal(ans.fn, g.fn);
+    assert_int_equal(ans.kind, ES_KIND_RESPONSE);
+    assert_int_equal(ans.status.exec, ES_EXEC_FAILED);
+    assert_string_equal(ans.status.reason, "1.2");
+    assert_string_equal(ans.hdr.relates_to, "client-g1");
+    es_msg_clear(&ans);
+
+    /* the server is not the peer we meant: refused before anything is sent */
+    sm_err_clear(&err);
+    assert_int_equal(es_client_call(c, url, "1.3.6.1.4.1.99999.7", ES_BIND_SOAP, &g, &ans, &http, &err), SM_EPERM);
+    assert_non_null(strstr(err.msg, "expected peer"));
+
+    /* nobody listening: retried with back-off, then failed */
+    es_client_get_stats(c, &s0);
+    snprintf(url, sizeof url, "https://127.0.0.1:1/gsma/soap/es3");
+    sm_err_clear(&err);
+    assert_int_not_equal(es_client_call(c, url, NULL, ES_BIND_SOAP, &g, &ans, &http, &err), SM_OK);
+    es_client_get_stats(c, &s1);
+    assert_int_equal(s1.retried, s0.retried + 2); /* client_retries = 2 in the test set-up */
+    es_msg_clear(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +601,8 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_unsupported_function),
         cmocka_unit_test(test_async_path),
+        cmocka_unit_test(test_async_to_configured_endpoint),
+        cmocka_unit_test(test_client),
         cmocka_unit_test(test_rest),
         cmocka_unit_test(test_rate_limit),
     };

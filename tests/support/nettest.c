@@ -117,6 +117,20 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
         DIE("server certificate");
     EVP_PKEY_free(spub);
     testpki_fingerprint(&n->pki, "server", n->server_fp);
+    /* the port first: peers' endpoints point back at this server */
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        socklen_t al = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+            DIE("no free port");
+        n->port = ntohs(a.sin_port);
+        close(fd);
+        snprintf(n->listen, sizeof n->listen, "127.0.0.1:%d", n->port);
+    }
+    static char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "https://127.0.0.1:%d", n->port);
     es_peer_entry *peers = n->peers;
     size_t np = 0;
     static char fps[16][65];
@@ -124,14 +138,16 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
         if (testpki_issue(&n->pki, roles[i].name, roles[i].cn, NULL, NULL, 0, 30, 0) != 0)
             DIE("client certificate %s", roles[i].name);
         testpki_fingerprint(&n->pki, roles[i].name, fps[np]);
-        peers[np] = (es_peer_entry){.id = roles[i].id, .role = es_role_parse(roles[i].role), .fingerprint = fps[np]};
+        peers[np] = (es_peer_entry){.id = roles[i].id, .role = es_role_parse(roles[i].role), .fingerprint = fps[np],
+                                    .endpoint = endpoint};
         np++;
     }
     /* the appliance itself, as the SM-SR answering its own SM-DP over ES3 (async responses) */
     static char ep[128];
     peers[np++] = (es_peer_entry){.id = "1.3.6.1.4.1.99999.1.2", .role = ES_ROLE_SMSR, .fingerprint = n->server_fp};
     /* the test SM-DP's server certificate (ReplyTo points at this server in the tests) */
-    peers[np++] = (es_peer_entry){.id = "1.3.6.1.4.1.99999.3", .role = ES_ROLE_SMDP, .fingerprint = n->server_fp};
+    peers[np++] = (es_peer_entry){.id = "1.3.6.1.4.1.99999.3", .role = ES_ROLE_SMDP, .fingerprint = n->server_fp,
+                                  .endpoint = endpoint};
     /* known by subject rather than fingerprint */
     peers[np++] = (es_peer_entry){.id = "1.3.6.1.4.1.99999.11", .role = ES_ROLE_EUM, .subject = "CN=eum2,O=smbox-test"};
     testpki_issue(&n->pki, "eum2", "eum2", NULL, NULL, 0, 30, 0);
@@ -153,7 +169,7 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
     if (net_tls_new(&tc, &n->tls, &err) != SM_OK)
         DIE("tls: %s", err.msg);
     es_server_config sc = {
-        .listen = "127.0.0.1:0", .tls = n->tls, .peers = {peers, np},
+        .listen = n->listen, .tls = n->tls, .peers = {peers, np},
         .max_body_bytes = o && o->max_body ? o->max_body : 1u << 20, .max_header_bytes = 8192, .max_xml_depth = 32,
         .max_xml_nodes = 5000, .rate_per_second = o && o->rate ? o->rate : 1000, .rate_burst = o && o->burst ? o->burst : 1000,
         .idle_timeout_s = o && o->idle_timeout_s ? o->idle_timeout_s : 30,
@@ -166,8 +182,6 @@ void nettest_start(nettest *n, const nettest_opts *o, void (*bind_cb)(es_server 
     (void)ep;
     if (es_server_start(n->base, &sc, &n->srv, &err) != SM_OK)
         DIE("server: %s", err.msg);
-    n->port = es_server_port(n->srv);
-    snprintf(n->listen, sizeof n->listen, "127.0.0.1:%d", n->port);
     n->sc = sc;
     n->sc.listen = n->listen;
     n->bind_cb = bind_cb;
