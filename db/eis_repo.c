@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/audit.h"
+#include "lib/hex.h"
 
 #define TS(col) "coalesce(to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
 
@@ -969,4 +970,126 @@ sm_rc db_keyset_delete(db_conn *c, const char *actor, const char *eid, int kvn, 
     if (rc != SM_OK)
         return rc;
     return db_tx(c, do_ks_del, &a, err);
+}
+
+/* ---- bulk loads ------------------------------------------------------------------------------------- */
+
+static const char *COPY_EUICC =
+    "COPY euicc (eid, eum_id, production_date, platform_type, platform_version, rsp_version, isdp_loadfile_aid, "
+    "isdp_module_aid, ecasd_aid, ecasd_cert, caps, cattp_version, http_version, secure_packet_version, "
+    "remaining_memory, available_memory, smsr_id, isdr_aid, isdr_tar, isdr_sin, isdr_sdin, eum_signed) FROM STDIN";
+static const char *COPY_PROFILE =
+    "COPY profile (iccid, eid, isdp_aid, mno_id, state, fallback, emergency, imsi, msisdn, pol2, smdp_id, "
+    "profile_type, allocated_memory, free_memory) FROM STDIN";
+
+/* bytea in COPY text form ("\\x..." once COPY's own escaping is applied by db_copy_row) */
+static char *hexfield(const uint8_t *b, size_t n, char *stackbuf, size_t cap)
+{
+    if (!b || !n)
+        return NULL;
+    char *out = 2 * n + 3 <= cap ? stackbuf : malloc(2 * n + 3);
+    if (!out)
+        return NULL;
+    out[0] = '\\';
+    out[1] = 'x';
+    sm_hex_encode(b, n, out + 2);
+    return out;
+}
+
+static const char *nz(const char *s) { return s && *s ? s : NULL; }
+
+sm_rc db_eis_bulk_begin(db_conn *c, sm_err *err)
+{
+    if (!db_in_tx(c))
+        return sm_errf(err, SM_ESTATE, "EIS: a bulk load runs inside the caller's transaction");
+    return db_copy_begin(c, COPY_EUICC, err);
+}
+
+sm_rc db_eis_bulk_add(db_conn *c, const db_euicc *e, sm_err *err)
+{
+    char eid[33];
+    sm_rc rc = check_eid(e->eid, eid, err);
+    if (rc != SM_OK)
+        return rc;
+    char a1[40], a2[40], a3[40], a4[40], a5[40], a6[40], a7[40], cb[1024], sb[1024], caps[16], rm[24], am[24];
+    char *cert = hexfield(e->ecasd_cert, e->ecasd_cert_len, cb, sizeof cb);
+    char *sig = hexfield(e->eum_signed, e->eum_signed_len, sb, sizeof sb);
+    snprintf(caps, sizeof caps, "%d", e->caps);
+    snprintf(rm, sizeof rm, "%lld", (long long)e->remaining_memory);
+    snprintf(am, sizeof am, "%lld", (long long)e->available_memory);
+    const char *f[22] = {
+        eid, e->eum_id, nz(e->production_date), e->platform_type, e->platform_version, e->rsp_version,
+        hexfield(e->isdp_loadfile_aid.b, e->isdp_loadfile_aid.len, a1, sizeof a1),
+        hexfield(e->isdp_module_aid.b, e->isdp_module_aid.len, a2, sizeof a2),
+        hexfield(e->ecasd_aid.b, e->ecasd_aid.len, a3, sizeof a3), cert, caps, nz(e->cattp_version),
+        nz(e->http_version), nz(e->secure_packet_version), rm, am, e->smsr_id,
+        hexfield(e->isdr_aid.b, e->isdr_aid.len, a4, sizeof a4), hexfield(e->isdr_tar.b, e->isdr_tar.len, a5, sizeof a5),
+        hexfield(e->isdr_sin.b, e->isdr_sin.len, a6, sizeof a6),
+        hexfield(e->isdr_sdin.b, e->isdr_sdin.len, a7, sizeof a7), sig,
+    };
+    rc = db_copy_row(c, f, 22, err);
+    if (cert && cert != cb)
+        free(cert);
+    if (sig && sig != sb)
+        free(sig);
+    return rc;
+}
+
+/* every eUICC of the batch gets its history row (those created by this transaction) */
+DB_STMT(q_bulk_hist, 1,
+        "INSERT INTO eis_history (eid, actor, action, detail) SELECT eid, $1, 'register', 'bulk load' FROM euicc "
+        "WHERE created_at = now()");
+
+static sm_rc bulk_end(db_conn *c, const char *actor, const char *what, bool history, long *n, sm_err *err)
+{
+    long rows = 0;
+    sm_rc rc = db_copy_end(c, &rows, err);
+    if (n)
+        *n = rows;
+    if (rc == SM_OK && history) {
+        db_params p;
+        db_params_init(&p);
+        db_p_text(&p, actor && *actor ? actor : "-");
+        rc = db_exec(c, &q_bulk_hist, &p, NULL, err);
+    }
+    if (rc == SM_OK)
+        rc = db_audit_appendf(c, err, actor, what, "-", "ok", "rows=%ld", rows);
+    return rc;
+}
+
+sm_rc db_eis_bulk_end(db_conn *c, const char *actor, long *n, sm_err *err)
+{
+    return bulk_end(c, actor, "eis.bulk-register", true, n, err);
+}
+
+sm_rc db_profile_bulk_begin(db_conn *c, sm_err *err)
+{
+    if (!db_in_tx(c))
+        return sm_errf(err, SM_ESTATE, "EIS: a bulk load runs inside the caller's transaction");
+    return db_copy_begin(c, COPY_PROFILE, err);
+}
+
+sm_rc db_profile_bulk_add(db_conn *c, const db_profile *p, sm_err *err)
+{
+    char eid[33];
+    sm_rc rc = check_eid(p->eid, eid, err);
+    if (rc == SM_OK)
+        rc = check_iccid(p->iccid, err);
+    if (rc != SM_OK)
+        return rc;
+    char aidb[40], pol2[16], alloc[24], fm[24];
+    snprintf(pol2, sizeof pol2, "%d", p->pol2);
+    snprintf(alloc, sizeof alloc, "%lld", (long long)p->allocated_memory);
+    snprintf(fm, sizeof fm, "%lld", (long long)p->free_memory);
+    const char *f[14] = {
+        p->iccid, eid, hexfield(p->isdp_aid.b, p->isdp_aid.len, aidb, sizeof aidb), p->mno_id, p->state,
+        p->fallback ? "t" : "f", p->emergency ? "t" : "f", nz(p->imsi), nz(p->msisdn), pol2, nz(p->smdp_id),
+        nz(p->profile_type), alloc, p->free_memory < 0 ? NULL : fm,
+    };
+    return db_copy_row(c, f, 14, err);
+}
+
+sm_rc db_profile_bulk_end(db_conn *c, const char *actor, long *n, sm_err *err)
+{
+    return bulk_end(c, actor, "eis.bulk-profiles", false, n, err);
 }

@@ -73,6 +73,17 @@ typedef struct db_profile {
 /* ES1.RegisterEIS: the eUICC and its pre-loaded profiles. SM_EEXIST when the EID is registered. */
 sm_rc db_eis_register(db_conn *c, const char *actor, const db_euicc *e, const db_profile *profiles, size_t n,
                       sm_err *err);
+/* Bulk registration (EUM batches, migrations from another SM-SR) through COPY, inside the caller's
+ * transaction: begin, add each eUICC (or profile), end. The eUICC end writes each one's history row
+ * and one audit entry with the count; a bad row fails the whole COPY. Profiles are loaded in a second
+ * COPY after their eUICCs. */
+sm_rc db_eis_bulk_begin(db_conn *c, sm_err *err);
+sm_rc db_eis_bulk_add(db_conn *c, const db_euicc *e, sm_err *err);
+sm_rc db_eis_bulk_end(db_conn *c, const char *actor, long *n, sm_err *err);
+sm_rc db_profile_bulk_begin(db_conn *c, sm_err *err);
+sm_rc db_profile_bulk_add(db_conn *c, const db_profile *p, sm_err *err);
+sm_rc db_profile_bulk_end(db_conn *c, const char *actor, long *n, sm_err *err);
+
 /* GetEIS by EID. SM_ENOTFOUND when unknown. Free with db_euicc_clear. */
 sm_rc db_eis_get(db_conn *c, const char *eid, db_euicc *out, sm_err *err);
 /* Same, locking the eUICC row until the transaction ends (one operation at a time per eUICC). */

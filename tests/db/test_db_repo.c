@@ -487,6 +487,72 @@ static void test_smdp_stock_orders_keys(void **state)
     db_pool_give(c);
 }
 
+static void test_bulk_load(void **state)
+{
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    assert_int_equal(db_eis_bulk_begin(c, &err), SM_ESTATE); /* needs the caller's transaction */
+    sm_err_clear(&err);
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_eis_bulk_begin(c, &err), SM_OK);
+    for (int i = 0; i < 1000; i++) {
+        db_euicc e;
+        char eid[40];
+        snprintf(eid, sizeof eid, "8904903300000000000000000000%04d", i);
+        euicc(&e, eid);
+        if (i == 7)
+            e.production_date[0] = 0; /* absent */
+        assert_int_equal(db_eis_bulk_add(c, &e, &err), SM_OK);
+    }
+    long n = 0;
+    assert_int_equal(db_eis_bulk_end(c, "eum:bulk", &n, &err), SM_OK);
+    assert_int_equal(n, 1000);
+    assert_int_equal(db_profile_bulk_begin(c, &err), SM_OK);
+    for (int i = 0; i < 1000; i++) {
+        db_profile p;
+        char eid[40], iccid[24];
+        snprintf(eid, sizeof eid, "8904903300000000000000000000%04d", i);
+        snprintf(iccid, sizeof iccid, "890330000000000%04d", i);
+        profile(&p, eid, iccid, "A0000005591010FFFFFFFF8900001000", "Enabled");
+        p.fallback = true;
+        snprintf(p.msisdn, sizeof p.msisdn, "4917100%05d", i);
+        assert_int_equal(db_profile_bulk_add(c, &p, &err), SM_OK);
+    }
+    assert_int_equal(db_profile_bulk_end(c, "eum:bulk", &n, &err), SM_OK);
+    assert_int_equal(n, 1000);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    db_euicc g;
+    assert_int_equal(db_eis_get(c, "89049033000000000000000000000500", &g, &err), SM_OK);
+    assert_int_equal(g.ecasd_cert_len, 6);
+    assert_int_equal(g.isdr_aid.len, 16);
+    assert_int_equal(g.eum_signed_len, strlen("<EumSignedInfo>...</EumSignedInfo><Signature/>"));
+    assert_string_equal(g.production_date, "2024-05-01T10:00:00Z");
+    db_euicc_clear(&g);
+    assert_int_equal(db_eis_get(c, "89049033000000000000000000000007", &g, &err), SM_OK);
+    assert_string_equal(g.production_date, "");
+    db_euicc_clear(&g);
+    db_profile pr;
+    assert_int_equal(db_profile_by_msisdn(c, "491710000500", &pr, &err), SM_OK);
+    assert_string_equal(pr.eid, "89049033000000000000000000000500");
+    assert_int_equal(scalar(c, "SELECT count(*) FROM eis_history WHERE detail = 'bulk load' AND actor = 'eum:bulk'"),
+                     1000);
+    assert_int_equal(scalar(c, "SELECT count(*) FROM audit_log WHERE action LIKE 'eis.bulk-%'"), 2);
+    /* one bad row fails the whole batch */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_eis_bulk_begin(c, &err), SM_OK);
+    db_euicc e;
+    euicc(&e, "89049034000000000000000000000001");
+    assert_int_equal(db_eis_bulk_add(c, &e, &err), SM_OK);
+    euicc(&e, "89049033000000000000000000000001"); /* exists */
+    assert_int_equal(db_eis_bulk_add(c, &e, &err), SM_OK);
+    assert_int_not_equal(db_eis_bulk_end(c, "eum:bulk", &n, &err), SM_OK);
+    sm_err_clear(&err);
+    db_rollback(c);
+    assert_int_equal(db_eis_get(c, "89049034000000000000000000000001", &g, &err), SM_ENOTFOUND);
+    db_pool_give(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_profile_life_cycle),
         cmocka_unit_test(test_keysets_wrapped_only),
         cmocka_unit_test(test_smdp_stock_orders_keys),
+        cmocka_unit_test(test_bulk_load),
     };
     return cmocka_run_group_tests_name("db_repo", tests, setup, teardown);
 }
