@@ -329,7 +329,8 @@ static sm_rc finish(parser *p, sm_err *err)
         return perr(p, err, "%s", e2.msg);
     if (smdp_imsi_at(o->imsi_start, o->mnc_digits, o->quantity - 1, tmp, &e2) != SM_OK)
         return perr(p, err, "%s", e2.msg);
-    qsort(o->ov, o->nov, sizeof *o->ov, by_index);
+    if (o->nov > 1)
+        qsort(o->ov, o->nov, sizeof *o->ov, by_index);
     for (size_t i = 1; i < o->nov; i++)
         if (o->ov[i].index == o->ov[i - 1].index) {
             unsigned a = o->ov[i - 1].line < o->ov[i].line ? o->ov[i - 1].line : o->ov[i].line;

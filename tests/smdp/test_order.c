@@ -143,6 +143,15 @@ static void test_order_parse(void **state)
     /* without a final line end */
     assert_int_equal(smdp_order_parse(ORDER, strlen(ORDER) - 1, &o, &err), SM_OK);
     smdp_order_free(o);
+    /* without overrides (found by fuzz_orderfile: qsort of an empty list) */
+    char plain[2048];
+    snprintf(plain, sizeof plain, "%s", ORDER);
+    char *cut = strstr(plain, "override");
+    strcpy(cut, "end\n");
+    assert_int_equal(smdp_order_parse(plain, strlen(plain), &o, &err), SM_OK);
+    assert_int_equal(o->nov, 0);
+    assert_null(smdp_order_find(o, 1));
+    smdp_order_free(o);
 }
 
 static void test_order_errors(void **state)
