@@ -75,6 +75,9 @@ echo "== bare libevent HTTPS 200-OK server (evhttp, mutual TLS, 1 KiB body), $co
 start "$dir/bare.log" "$bin/bench/bench_net_bare" --cert "$pki/bare.crt" --key "$pki/bare.key" --ca "$ca"
 bare=$(load "$port" / "$dir/soap.xml")
 echo "   $bare"
+bhs=$("$bin/bench/bench_net_load" --port "$port" --path / --body "$dir/soap.xml" --cert "$pki/client.crt" \
+    --key "$pki/client.key" --ca "$ca" --handshakes "${BENCH_HANDSHAKES:-300}")
+echo "   new connections: $bhs"
 stop_last
 
 echo "== smbox ES server: SOAP ES2.GetEIS over mutual TLS (HSM key via libp11), $conns connections, ${secs}s"
@@ -88,7 +91,22 @@ grep -q '<rps:Status>EXECUTED_SUCCESS</rps:Status>' "$dir/one.out" && grep -q '<
     { echo "bench-net: unexpected answer:"; cat "$dir/one.out"; exit 1; }
 es=$(load "$port" /gsma/soap/es2 "$dir/soap.xml")
 echo "   $es"
+ehs=$("$bin/bench/bench_net_load" --port "$port" --path /gsma/soap/es2 --body "$dir/soap.xml" --cert "$pki/client.crt" \
+    --key "$pki/client.key" --ca "$ca" --handshakes "${BENCH_HANDSHAKES:-300}")
+echo "   new connections: $ehs"
 stop_last
+echo "   handshake work on the pool threads (off the loop): $(grep '^handshakes=' "$dir/es.log")"
+# the same server with the TLS key in a PEM file (development mode): the difference is the HSM's share
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/devkey.pem" 2>/dev/null
+openssl req -new -key "$pki/devkey.pem" -subj /CN=dev -out "$pki/dev.csr" 2>/dev/null
+openssl x509 -req -in "$pki/dev.csr" -CA "$ca" -CAkey "$ca.key" -CAcreateserial -days 2 -extfile "$pki/bare.ext" \
+    -out "$pki/dev.crt" 2>/dev/null
+start "$dir/dev.log" "$bin/bench/bench_net" --token bench --key bench-tls-es --cert "$pki/dev.crt" --ca "$ca" \
+    --peer-fp "$fp" --dev-key "$pki/devkey.pem"
+"$bin/bench/bench_net_load" --port "$port" --path /gsma/soap/es2 --body "$dir/soap.xml" --cert "$pki/client.crt" \
+    --key "$pki/client.key" --ca "$ca" --handshakes "${BENCH_HANDSHAKES:-300}" >/dev/null
+stop_last
+echo "   same with the key in a PEM file (no HSM):          $(grep '^handshakes=' "$dir/dev.log")"
 
 brps=$(field rps "$bare"); erps=$(field rps "$es"); bp99=$(field p99_ms "$bare"); ep99=$(field p99_ms "$es")
 ratio=$(awk -v e="$erps" -v b="$brps" 'BEGIN { printf "%.2f", (b > 0 ? e / b : 0) }')
@@ -96,6 +114,8 @@ echo
 printf '%-40s %12s %10s\n' "server" "requests/s" "p99 ms"
 printf '%-40s %12s %10s\n' "bare libevent HTTPS 200 OK" "$brps" "$bp99"
 printf '%-40s %12s %10s\n' "smbox SOAP ES2.GetEIS (mTLS, HSM key)" "$erps" "$ep99"
+printf '%-40s %12s %10s\n' "new connections (handshake + 1 call)/s" "$(field per_s "$bhs") bare" "$(field per_s "$ehs") smbox"
+printf '%-40s %12s %10s\n' "  mean ms per new connection" "$(field mean_ms "$bhs") bare" "$(field mean_ms "$ehs") smbox"
 echo "ratio smbox/bare: $ratio (target >= 0.30)"
 awk -v r="$ratio" -v p="$ep99" 'BEGIN {
     printf "target throughput: %s\n", (r >= 0.30 ? "met" : "MISSED");

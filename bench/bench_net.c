@@ -63,11 +63,12 @@ static void on_sig(evutil_socket_t s, short w, void *arg)
 int main(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:0", *module = "/usr/lib/softhsm/libsofthsm2.so", *token = NULL, *key = NULL,
-               *cert = NULL, *ca = NULL, *fp = NULL, *pin = getenv("BENCH_PIN");
+               *cert = NULL, *ca = NULL, *fp = NULL, *pin = getenv("BENCH_PIN"), *devkey = NULL;
     int workers = 2, hs = 1, c;
     static const struct option o[] = {{"listen", 1, 0, 'l'}, {"module", 1, 0, 'm'}, {"token", 1, 0, 't'},
                                       {"key", 1, 0, 'k'},    {"cert", 1, 0, 'c'},   {"ca", 1, 0, 'a'},
                                       {"peer-fp", 1, 0, 'f'}, {"workers", 1, 0, 'w'}, {"hs-threads", 1, 0, 'h'},
+                                      {"dev-key", 1, 0, 'd'},
                                       {0, 0, 0, 0}};
     while ((c = getopt_long(argc, argv, "", o, NULL)) != -1) {
         switch (c) {
@@ -80,12 +81,13 @@ int main(int argc, char **argv)
         case 'f': fp = optarg; break;
         case 'w': workers = atoi(optarg); break;
         case 'h': hs = atoi(optarg); break;
+        case 'd': devkey = optarg; break;
         default: return 2;
         }
     }
     if (!token || !key || !cert || !ca || !fp || !pin) {
         fprintf(stderr, "usage: BENCH_PIN=... bench_net --token T --key LABEL --cert C --ca CA --peer-fp HEX "
-                        "[--listen H:P] [--module SO] [--workers N] [--hs-threads N]\n");
+                        "[--listen H:P] [--module SO] [--workers N] [--hs-threads N] [--dev-key PEM: key from a file, to compare]\n");
         return 2;
     }
     sm_log_init("bench_net", SM_LOG_WARN, 2);
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
     net_tls *tls = NULL;
     es_server *srv = NULL;
     net_tls_config tc = {.cert_file = cert, .ca_file = ca, .p11_module = module, .token_label = token,
-                         .key_label = key, .pin = pin};
+                         .key_label = key, .pin = pin, .dev_key_file = devkey};
     es_peer_entry peer = {.id = "1.3.6.1.4.1.99999.7", .role = ES_ROLE_MNO, .fingerprint = fp};
     if (sm_workers_start(base, hsm, (unsigned)workers, NULL, 0, 0, &ws, &err) != SM_OK ||
         net_tls_new(&tc, &tls, &err) != SM_OK) {
@@ -148,6 +150,10 @@ int main(int argc, char **argv)
     printf("ready port=%d\n", es_server_port(srv));
     fflush(stdout);
     event_base_dispatch(base);
+    es_server_stats st;
+    es_server_get_stats(srv, &st);
+    fprintf(stderr, "handshakes=%lu hs_busy_mean_us=%lu hs_busy_max_us=%lu\n", st.handshakes,
+            st.handshakes ? st.handshake_busy_us_total / st.handshakes : 0, st.handshake_busy_us_max);
     es_server_stop(srv, 5);
     sm_workers_stop(ws);
     net_tls_free(tls);

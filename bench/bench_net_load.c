@@ -146,6 +146,51 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+static int cmp32(const void *a, const void *b);
+
+/* --handshakes N: N sequential new connections (full handshake, no resumption), each carrying one
+ * request; the time to the first answer measures the handshake with the server's key operation */
+static int run_handshakes(int n)
+{
+    uint32_t *t = calloc((size_t)n, sizeof *t);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int ok = 0;
+    uint64_t start = now_ns();
+    for (int i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        SSL *ssl = SSL_new(g_ctx);
+        char req[4096], id[32], buf[8192];
+        snprintf(id, sizeof id, "hs-%d-%llu", i, (unsigned long long)t0);
+        const char *mark = strstr(g_body, "%ID%");
+        int bl = snprintf(req, sizeof req, "%.*s%s%s", mark ? (int)(mark - g_body) : (int)strlen(g_body), g_body,
+                          mark ? id : "", mark ? mark + 4 : "");
+        char head[512];
+        int hl = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
+                                              "Content-Length: %d\r\nConnection: close\r\n\r\n", g_path, g_ctype, bl);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1 &&
+            SSL_write(ssl, head, hl) == hl && SSL_write(ssl, req, bl) == bl && SSL_read(ssl, buf, sizeof buf) > 12 &&
+            !strncmp(buf, "HTTP/1.1 200", 12)) {
+            t[ok++] = (uint32_t)((now_ns() - t0) / 1000);
+        }
+        SSL_free(ssl);
+        close(fd);
+    }
+    double secs = (double)(now_ns() - start) / 1e9;
+    qsort(t, (size_t)ok, sizeof *t, cmp32);
+    double sum = 0;
+    for (int i = 0; i < ok; i++)
+        sum += t[i];
+    printf("handshakes=%d ok=%d per_s=%.0f mean_ms=%.2f p99_ms=%.2f\n", n, ok, ok / secs, ok ? sum / ok / 1000.0 : 0,
+           ok ? t[(ok * 99) / 100] / 1000.0 : 0);
+    free(t);
+    return ok == n ? 0 : 3;
+}
+
 static int cmp32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -155,7 +200,7 @@ static int cmp32(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *ca = NULL, *body_file = NULL;
-    int c, conns = 64, threads = 1;
+    int c, conns = 64, threads = 1, handshakes = 0;
     uint64_t max = 5000000;
     g_seconds = 10;
     g_path = "/";
@@ -163,7 +208,8 @@ int main(int argc, char **argv)
     static const struct option o[] = {{"port", 1, 0, 'p'}, {"conns", 1, 0, 'n'}, {"seconds", 1, 0, 's'},
                                       {"cert", 1, 0, 'c'}, {"key", 1, 0, 'k'},   {"ca", 1, 0, 'a'},
                                       {"path", 1, 0, 'P'}, {"body", 1, 0, 'b'},  {"ctype", 1, 0, 't'},
-                                      {"max", 1, 0, 'm'},  {"threads", 1, 0, 'T'}, {0, 0, 0, 0}};
+                                      {"max", 1, 0, 'm'},  {"threads", 1, 0, 'T'}, {"handshakes", 1, 0, 'H'},
+                                      {0, 0, 0, 0}};
     while ((c = getopt_long(argc, argv, "", o, NULL)) != -1) {
         switch (c) {
         case 'p': g_port = atoi(optarg); break;
@@ -177,6 +223,7 @@ int main(int argc, char **argv)
         case 't': g_ctype = optarg; break;
         case 'm': max = strtoull(optarg, NULL, 10); break;
         case 'T': threads = atoi(optarg); break;
+        case 'H': handshakes = atoi(optarg); break;
         default: return 2;
         }
     }
@@ -200,6 +247,12 @@ int main(int argc, char **argv)
         SSL_CTX_use_PrivateKey_file(g_ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_load_verify_locations(g_ctx, ca, NULL) != 1)
         return 1;
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_PEER, NULL);
+    if (handshakes > 0 && handshakes <= 100000) {
+        int rc = run_handshakes(handshakes);
+        SSL_CTX_free(g_ctx);
+        free(g_body);
+        return rc;
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr); /* loopback only */
     lthread *ts = calloc((size_t)threads, sizeof *ts);

@@ -816,6 +816,12 @@ void es_server_stop(es_server *s, int timeout_s)
 {
     if (!s)
         return;
+    es_server_stats st;
+    es_server_get_stats(s, &st);
+    sm_log(SM_LOG_INFO, "net", "stats", "requests=%lu refused_auth=%lu rate_limited=%lu busy=%lu replayed=%lu "
+                                        "async_sent=%lu handshakes=%lu handshake_busy_us_mean=%lu handshake_busy_us_max=%lu",
+           st.requests, st.refused_auth, st.rate_limited, st.busy, st.replayed, st.async_sent, st.handshakes,
+           st.handshakes ? st.handshake_busy_us_total / st.handshakes : 0, st.handshake_busy_us_max);
     http_server_shutdown(s->http);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -851,6 +857,11 @@ void es_server_get_stats(es_server *s, es_server_stats *out)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     *out = s->st;
+    net_hs_stats h;
+    net_hs_get_stats(s->hs, &h);
+    out->handshakes = h.handshakes;
+    out->handshake_busy_us_total = h.busy_us_total;
+    out->handshake_busy_us_max = h.busy_us_max;
 }
 
 static sm_rc send_out(es_server *s, void *worker, const char *url, const char *peer_id, es_role role, es_binding b,

@@ -105,6 +105,8 @@ sm_rc es_server_notify(es_server *s, void *worker, const char *qname, const char
 /* Counters. */
 typedef struct es_server_stats {
     unsigned long requests, refused_auth, rate_limited, busy, replayed, faults, async_sent;
+    /* TLS handshakes completed and the time pool threads spent inside them (HSM signature included) */
+    unsigned long handshakes, handshake_busy_us_total, handshake_busy_us_max;
 } es_server_stats;
 void es_server_get_stats(es_server *s, es_server_stats *out);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -33,6 +34,7 @@ typedef struct hs_job {
     struct event *ev, *timer;
     char why[256];
     bool ok;
+    uint64_t busy_us; /* time inside SSL_do_handshake for this job */
 } hs_job;
 
 typedef struct hs_thread {
@@ -56,6 +58,8 @@ struct net_hs_pool {
     pthread_mutex_t lock;
     hs_job *done;     /* finished, waiting for the loop */
     atomic_uint pending;
+    /* time spent inside SSL_do_handshake (where the HSM signature happens), per completed handshake */
+    atomic_ulong hs_done, hs_busy_us, hs_max_us;
 };
 
 static void push(hs_job **head, hs_job *j)
@@ -169,8 +173,18 @@ static void step(hs_job *j)
         }
     }
     ERR_clear_error();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int r = SSL_do_handshake(j->ssl);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    j->busy_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
     if (r == 1) {
+        net_hs_pool *p = j->pool;
+        atomic_fetch_add(&p->hs_done, 1);
+        atomic_fetch_add(&p->hs_busy_us, j->busy_us);
+        unsigned long m = atomic_load(&p->hs_max_us);
+        while (j->busy_us > m && !atomic_compare_exchange_weak(&p->hs_max_us, &m, j->busy_us))
+            ;
         finish(j, NULL);
         return;
     }
@@ -390,6 +404,13 @@ void net_hs_connect(net_hs_pool *p, const char *host, const char *port, SSL *ssl
 }
 
 unsigned net_hs_pending(net_hs_pool *p) { return p ? atomic_load(&p->pending) : 0; }
+
+void net_hs_get_stats(net_hs_pool *p, net_hs_stats *out)
+{
+    out->handshakes = atomic_load(&p->hs_done);
+    out->busy_us_total = atomic_load(&p->hs_busy_us);
+    out->busy_us_max = atomic_load(&p->hs_max_us);
+}
 
 void net_hs_pool_stop(net_hs_pool *p)
 {

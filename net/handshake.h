@@ -29,4 +29,11 @@ void net_hs_connect(net_hs_pool *p, const char *host, const char *port, SSL *ssl
 /* Handshakes queued or running (for status and tests). */
 unsigned net_hs_pending(net_hs_pool *p);
 
+/* What the pool absorbs: per completed handshake, the time a pool thread spent inside
+ * SSL_do_handshake (its private-key operation on the HSM included) — time the loop does not block. */
+typedef struct net_hs_stats {
+    unsigned long handshakes, busy_us_total, busy_us_max;
+} net_hs_stats;
+void net_hs_get_stats(net_hs_pool *p, net_hs_stats *out);
+
 #endif
