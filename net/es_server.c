@@ -376,7 +376,7 @@ static void job_run(void *worker, void *arg)
         rc = rest_decode((const char *)j->in.data, j->in.len, &lim, j->rfn, j->rkind, &m, &fst, &err);
         if (rc != SM_OK) {
             es_status st;
-            es_status_fail(&st, ES_SUBJ_FUNCTION, ES_RSN_INVALID, "%s", err.msg);
+            es_status_fail(&st, ES_SUBJ_FUNCTION, rc == SM_ELIMIT ? ES_RSN_SIZE_EXCEEDED : ES_RSN_INVALID, "%s", err.msg);
             rest_encode_status(&st, NULL, &j->out);
             j->ctype = JSON_CTYPE;
             j->http = rc == SM_ELIMIT ? 413 : 400;
