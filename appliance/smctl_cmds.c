@@ -1,5 +1,13 @@
 /* The smctl command table: one line per command. */
 #include "appliance/smctl.h"
+#include "appliance/smctl_tool.h"
+
+/* `smctl tool` needs no configuration, HSM or database of the appliance. */
+static int tool_main(smctl_ctx *c, int argc, char **argv)
+{
+    (void)c;
+    return smctl_tool_main(argc, argv);
+}
 
 const smctl_cmd smctl_cmds[] = {
     {"config", "check FILE | show | docs", "validate, show or document the configuration", smctl_config_main,
@@ -15,5 +23,7 @@ const smctl_cmd smctl_cmds[] = {
      smctl_db_help},
     {"audit", "verify | export | checkpoint", "verify the audit trail (or a bundle offline), export it",
      smctl_audit_main, smctl_audit_help},
+    {"tool", "SUBCOMMAND [ARGS] (see help tool)",
+     "offline crypto for operators and auditors (test keys only)", tool_main, smctl_tool_help},
     {NULL, NULL, NULL, NULL, NULL},
 };
