@@ -177,11 +177,16 @@ static bool decode_obj(rctx *r, const es_type *t, const jv *o, es_value *dst, in
     return true;
 }
 
-static void hdr_str(const jv *h, const char *key, char *out, size_t cap)
+/* copies a header string; false when it is not a string or does not fit (never truncated) */
+static bool hdr_str(const jv *h, const char *key, char *out, size_t cap)
 {
     const jv *v = jv_get(h, key);
-    if (v && v->t == JV_STR)
-        snprintf(out, cap, "%s", v->s);
+    if (!v)
+        return true;
+    if (v->t != JV_STR || v->slen >= cap)
+        return false;
+    memcpy(out, v->s, v->slen + 1);
+    return true;
 }
 
 static bool decode_status(rctx *r, const jv *s, es_status *st)
@@ -191,12 +196,12 @@ static bool decode_status(rctx *r, const jv *s, es_status *st)
     if (!v || v->t != JV_STR || !es_exec_parse(v->s, &st->exec))
         return rfail(r, ES_RSN_INVALID, "header/functionExecutionStatus/status missing or unknown");
     const jv *d = jv_get(s, "statusCodeData");
-    if (d && d->t == JV_OBJ) {
-        hdr_str(d, "subjectCode", st->subject, sizeof st->subject);
-        hdr_str(d, "reasonCode", st->reason, sizeof st->reason);
-        hdr_str(d, "subjectIdentifier", st->subject_id, sizeof st->subject_id);
-        hdr_str(d, "message", st->message, sizeof st->message);
-    }
+    if (d && d->t == JV_OBJ &&
+        (!hdr_str(d, "subjectCode", st->subject, sizeof st->subject) ||
+         !hdr_str(d, "reasonCode", st->reason, sizeof st->reason) ||
+         !hdr_str(d, "subjectIdentifier", st->subject_id, sizeof st->subject_id) ||
+         !hdr_str(d, "message", st->message, sizeof st->message)))
+        return rfail(r, ES_RSN_INVALID, "header/functionExecutionStatus/statusCodeData: a member is not a string or is too long");
     return true;
 }
 
@@ -232,12 +237,15 @@ sm_rc rest_decode(const char *buf, size_t len, const json_limits *lim, const es_
         rfail(&r, ES_RSN_INVALID, "header must be an object");
         goto done;
     }
-    hdr_str(h, "functionCallIdentifier", m->hdr.fcid, sizeof m->hdr.fcid);
-    hdr_str(h, "functionRequesterIdentifier", m->hdr.requester, sizeof m->hdr.requester);
-    hdr_str(h, "messageId", m->hdr.message_id, sizeof m->hdr.message_id);
-    hdr_str(h, "relatesTo", m->hdr.relates_to, sizeof m->hdr.relates_to);
-    hdr_str(h, "replyTo", m->hdr.reply_to, sizeof m->hdr.reply_to);
-    hdr_str(h, "from", m->hdr.from, sizeof m->hdr.from);
+    if (!hdr_str(h, "functionCallIdentifier", m->hdr.fcid, sizeof m->hdr.fcid) ||
+        !hdr_str(h, "functionRequesterIdentifier", m->hdr.requester, sizeof m->hdr.requester) ||
+        !hdr_str(h, "messageId", m->hdr.message_id, sizeof m->hdr.message_id) ||
+        !hdr_str(h, "relatesTo", m->hdr.relates_to, sizeof m->hdr.relates_to) ||
+        !hdr_str(h, "replyTo", m->hdr.reply_to, sizeof m->hdr.reply_to) ||
+        !hdr_str(h, "from", m->hdr.from, sizeof m->hdr.from)) {
+        rfail(&r, ES_RSN_INVALID, "a header member is not a string or is too long");
+        goto done;
+    }
     const jv *vp = jv_get(h, "validityPeriod");
     if (vp) {
         long long x;

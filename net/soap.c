@@ -160,21 +160,26 @@ static bool decode_fields(dctx *d, const es_type *t, xmlNodePtr parent, xmlNodeP
     return true;
 }
 
-static void copy_text(xmlNodePtr n, char *out, size_t cap)
+/* copies an element's text; false when it does not fit (never truncated: it may be multi-byte UTF-8) */
+static bool copy_text(xmlNodePtr n, char *out, size_t cap)
 {
     size_t l = 0;
     char *t = xml_text(n, &l);
-    snprintf(out, cap, "%s", t ? t : "");
+    bool ok = t && l < cap;
+    if (ok)
+        memcpy(out, t, l + 1);
+    else
+        out[0] = 0;
     free(t);
+    return ok;
 }
 
-static void copy_address(xmlNodePtr n, char *out, size_t cap)
+static bool copy_address(xmlNodePtr n, char *out, size_t cap)
 {
     for (xmlNodePtr c = xml_first_elem(n); c; c = xml_next_elem(c))
-        if (xml_is(c, WSA_NS, "Address")) {
-            copy_text(c, out, cap);
-            return;
-        }
+        if (xml_is(c, WSA_NS, "Address"))
+            return copy_text(c, out, cap);
+    return true;
 }
 
 static bool must_understand(xmlNodePtr h)
@@ -188,21 +193,26 @@ static bool must_understand(xmlNodePtr h)
 static sm_rc decode_header(xmlNodePtr hdr, es_header *h, soap_fault *fault, sm_err *err)
 {
     for (xmlNodePtr c = xml_first_elem(hdr); c; c = xml_next_elem(c)) {
+        bool ok = true;
         if (xml_is(c, WSA_NS, "MessageID"))
-            copy_text(c, h->message_id, sizeof h->message_id);
+            ok = copy_text(c, h->message_id, sizeof h->message_id);
         else if (xml_is(c, WSA_NS, "To"))
-            copy_text(c, h->to, sizeof h->to);
+            ok = copy_text(c, h->to, sizeof h->to);
         else if (xml_is(c, WSA_NS, "Action"))
-            copy_text(c, h->action, sizeof h->action);
+            ok = copy_text(c, h->action, sizeof h->action);
         else if (xml_is(c, WSA_NS, "RelatesTo"))
-            copy_text(c, h->relates_to, sizeof h->relates_to);
+            ok = copy_text(c, h->relates_to, sizeof h->relates_to);
         else if (xml_is(c, WSA_NS, "From"))
-            copy_address(c, h->from, sizeof h->from);
+            ok = copy_address(c, h->from, sizeof h->from);
         else if (xml_is(c, WSA_NS, "ReplyTo"))
-            copy_address(c, h->reply_to, sizeof h->reply_to);
+            ok = copy_address(c, h->reply_to, sizeof h->reply_to);
         else if (must_understand(c)) {
             *fault = SOAP_FAULT_MUST_UNDERSTAND;
             return sm_errf(err, SM_EPROTO, "soap: header block %s is marked mustUnderstand", (const char *)c->name);
+        }
+        if (!ok) {
+            *fault = SOAP_FAULT_SENDER;
+            return sm_errf(err, SM_EPARSE, "soap: header wsa:%s is too long", (const char *)c->name);
         }
     }
     /* an anonymous ReplyTo means "answer on this connection" */
@@ -225,14 +235,17 @@ static bool decode_status(dctx *d, xmlNodePtr n, es_status *st)
         } else if (!strcasecmp((const char *)c->name, "StatusCodeData")) {
             for (xmlNodePtr s = xml_first_elem(c); s; s = xml_next_elem(s)) {
                 const char *nm = (const char *)s->name;
+                bool ok = true;
                 if (!strcasecmp(nm, "Subject"))
-                    copy_text(s, st->subject, sizeof st->subject);
+                    ok = copy_text(s, st->subject, sizeof st->subject);
                 else if (!strcasecmp(nm, "Reason"))
-                    copy_text(s, st->reason, sizeof st->reason);
+                    ok = copy_text(s, st->reason, sizeof st->reason);
                 else if (!strcasecmp(nm, "SubjectIdentifier"))
-                    copy_text(s, st->subject_id, sizeof st->subject_id);
+                    ok = copy_text(s, st->subject_id, sizeof st->subject_id);
                 else if (!strcasecmp(nm, "Message"))
-                    copy_text(s, st->message, sizeof st->message);
+                    ok = copy_text(s, st->message, sizeof st->message);
+                if (!ok)
+                    return fail(d, ES_RSN_INVALID, "FunctionExecutionStatus/StatusCodeData: a member is too long");
             }
         }
     }
@@ -327,7 +340,10 @@ sm_rc soap_decode(const char *buf, size_t len, const xml_limits *lim, es_iface i
     while (first && rps_ns(first)) {
         const char *nm = (const char *)first->name;
         if (kind == ES_KIND_REQUEST && !strcasecmp(nm, "FunctionCallIdentifier")) {
-            copy_text(first, m->hdr.fcid, sizeof m->hdr.fcid);
+            if (!copy_text(first, m->hdr.fcid, sizeof m->hdr.fcid)) {
+                fail(&d, ES_RSN_INVALID, "FunctionCallIdentifier: longer than 255 bytes");
+                goto fields_done;
+            }
             have_fcid = m->hdr.fcid[0] != 0;
         } else if (kind == ES_KIND_REQUEST && !strcasecmp(nm, "ValidityPeriod")) {
             char v[32];

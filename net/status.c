@@ -12,6 +12,20 @@ void es_status_ok(es_status *st)
     st->exec = ES_EXEC_SUCCESS;
 }
 
+/* a truncated message must not end in the middle of a UTF-8 sequence */
+static void utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < need)
+        s[i - 1] = 0;
+}
+
 void es_status_set(es_status *st, es_exec exec, const char *subject, const char *reason, const char *fmt, ...)
 {
     memset(st, 0, sizeof *st);
@@ -23,6 +37,7 @@ void es_status_set(es_status *st, es_exec exec, const char *subject, const char 
         va_start(ap, fmt);
         vsnprintf(st->message, sizeof st->message, fmt, ap);
         va_end(ap);
+        utf8_trim(st->message);
     }
 }
 
