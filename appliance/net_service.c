@@ -234,8 +234,23 @@ void sm_net_stop(sm_app *app)
 
 void sm_net_reload(sm_app *app, const sm_config *nc)
 {
-    if (app->net)
-        es_server_set_rate(app->net, (double)nc->es.rate_per_second, (double)nc->es.rate_burst);
+    if (!app->net)
+        return;
+    es_server_set_rate(app->net, (double)nc->es.rate_per_second, (double)nc->es.rate_burst);
+    es_peer_entry *peers = calloc(nc->es.npeers ? nc->es.npeers : 1, sizeof *peers);
+    if (!peers)
+        return;
+    for (size_t i = 0; i < nc->es.npeers; i++) {
+        const sm_cfg_peer *p = &nc->es.peers[i];
+        peers[i] = (es_peer_entry){p->id, es_role_parse(p->role), p->subject, p->san, p->fingerprint, p->endpoint};
+    }
+    es_peer_list l = {peers, nc->es.npeers};
+    sm_err err = {0};
+    if (es_server_set_peers(app->net, &l, &err) != SM_OK) {
+        char q[600];
+        sm_log(SM_LOG_ERR, "net", "peers_reload_failed", "error=%s", SM_LOGQ(q, err.msg));
+    }
+    free(peers);
 }
 
 es_server *sm_net_server(sm_app *app) { return app->net; }

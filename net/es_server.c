@@ -52,7 +52,15 @@ struct es_server {
     size_t idem_n;
     es_server_stats st;
     char *public_url, *smdp_id, *smsr_id;
+    pthread_rwlock_t peers_lock; /* es.peers is replaced on reload (loop thread); notify reads it anywhere */
+    unsigned peers_gen;
 };
+
+/* the identity of a connection, re-derived when the peer list changed */
+typedef struct conn_peer {
+    es_peer p;
+    unsigned gen;
+} conn_peer;
 
 /* ---- replay store ------------------------------------------------------------------------------ */
 
@@ -157,6 +165,8 @@ static void idem_complete(es_server *s, void *w, const char *req, const char *ke
 }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
+
+static char *dupz(const char *s) { return strdup(s ? s : ""); }
 
 static void new_message_id(char *out, size_t cap)
 {
@@ -618,19 +628,26 @@ static void on_request(http_conn *c, http_msg *req, void *arg)
     es_server *s = arg;
     __atomic_add_fetch(&s->st.requests, 1, __ATOMIC_RELAXED);
     bool rest = is_rest_target(req->target);
-    es_peer *p = http_conn_data(c);
-    if (!p) {
-        p = calloc(1, sizeof *p);
+    conn_peer *cp = http_conn_data(c);
+    if (!cp || cp->gen != s->peers_gen) {
+        if (!cp) {
+            cp = calloc(1, sizeof *cp);
+            if (!cp) {
+                refuse(c, rest, 503, ES_SUBJ_PROVIDER, ES_RSN_BUSY, "out of memory", NULL, true);
+                return;
+            }
+            http_conn_set_data(c, cp, free);
+        }
         net_cert_info ci;
-        if (!p || !net_tls_peer_info(http_conn_ssl(c), &ci)) {
-            free(p);
+        if (!net_tls_peer_info(http_conn_ssl(c), &ci)) {
             refuse(c, rest, 403, ES_SUBJ_REQUESTER, ES_RSN_UNKNOWN, "no verified client certificate", NULL, true);
             return;
         }
         es_peer_list pl = {s->peers, s->cfg.peers.n};
-        es_peer_identify(&pl, &ci, p);
-        http_conn_set_data(c, p, free);
+        es_peer_identify(&pl, &ci, &cp->p);
+        cp->gen = s->peers_gen;
     }
+    es_peer *p = &cp->p;
     char key[200];
     snprintf(key, sizeof key, "%s%s", p->known ? "id:" : "fp:", p->known ? p->id : p->fingerprint);
     if (!es_ratelimit_take(s->rl, key, now_s())) {
@@ -700,19 +717,56 @@ static void on_error(int status, const char *why, const char *target, sm_buf *bo
 
 /* ---- lifecycle --------------------------------------------------------------------------------- */
 
-static char *dupz(const char *s) { return strdup(s ? s : ""); }
+
+static void free_peer_array(es_peer_entry *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free((char *)v[i].id);
+        free((char *)v[i].subject);
+        free((char *)v[i].san);
+        free((char *)v[i].fingerprint);
+        free((char *)v[i].endpoint);
+    }
+    free(v);
+}
+
+static es_peer_entry *dup_peers(const es_peer_list *l)
+{
+    es_peer_entry *v = calloc(l->n ? l->n : 1, sizeof *v);
+    for (size_t i = 0; v && i < l->n; i++) {
+        const es_peer_entry *e = &l->v[i];
+        v[i] = (es_peer_entry){dupz(e->id), e->role, dupz(e->subject), dupz(e->san), dupz(e->fingerprint),
+                               dupz(e->endpoint)};
+        if (!v[i].id || !v[i].subject || !v[i].san || !v[i].fingerprint || !v[i].endpoint) {
+            free_peer_array(v, i + 1);
+            return NULL;
+        }
+    }
+    return v;
+}
 
 static void free_peers(es_server *s)
 {
-    for (size_t i = 0; s->peers && i < s->cfg.peers.n; i++) {
-        free((char *)s->peers[i].id);
-        free((char *)s->peers[i].subject);
-        free((char *)s->peers[i].san);
-        free((char *)s->peers[i].fingerprint);
-        free((char *)s->peers[i].endpoint);
-    }
-    free(s->peers);
+    free_peer_array(s->peers, s->cfg.peers.n);
     s->peers = NULL;
+}
+
+sm_rc es_server_set_peers(es_server *s, const es_peer_list *l, sm_err *err)
+{
+    es_peer_entry *v = dup_peers(l);
+    if (!v)
+        return sm_errf(err, SM_ENOMEM, "es server: out of memory copying es.peers");
+    pthread_rwlock_wrlock(&s->peers_lock);
+    es_peer_entry *old = s->peers;
+    size_t oldn = s->cfg.peers.n;
+    s->peers = v;
+    s->cfg.peers.v = v;
+    s->cfg.peers.n = l->n;
+    s->peers_gen++;
+    pthread_rwlock_unlock(&s->peers_lock);
+    free_peer_array(old, oldn);
+    sm_log(SM_LOG_NOTICE, "net", "peers_reloaded", "peers=%zu", l->n);
+    return SM_OK;
 }
 
 static void server_free(es_server *s)
@@ -727,6 +781,7 @@ static void server_free(es_server *s)
         idem_evict_oldest(s);
     free(s->idem_tab);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->peers_lock);
     free(s->public_url);
     free(s->smdp_id);
     free(s->smsr_id);
@@ -749,16 +804,12 @@ sm_rc es_server_start(struct event_base *base, const es_server_config *cfg, es_s
     s->smsr_id = dupz(cfg->smsr_id);
     s->bind = calloc(es_nfunctions, sizeof *s->bind);
     s->idem_tab = calloc(IDEM_BUCKETS, sizeof *s->idem_tab);
-    s->peers = calloc(cfg->peers.n ? cfg->peers.n : 1, sizeof *s->peers);
+    pthread_rwlock_init(&s->peers_lock, NULL);
+    s->peers = dup_peers(&cfg->peers);
     s->rl = es_ratelimit_new(cfg->rate_per_second, cfg->rate_burst);
     if (!s->bind || !s->idem_tab || !s->peers || !s->rl || !s->public_url || !s->smdp_id || !s->smsr_id) {
         server_free(s);
         return sm_errf(err, SM_ENOMEM, "es server: out of memory");
-    }
-    for (size_t i = 0; i < cfg->peers.n; i++) {
-        const es_peer_entry *e = &cfg->peers.v[i];
-        s->peers[i] = (es_peer_entry){dupz(e->id), e->role, dupz(e->subject), dupz(e->san), dupz(e->fingerprint),
-                                      dupz(e->endpoint)};
     }
     s->cfg.peers.v = s->peers;
     if (!s->cfg.max_body_bytes)
@@ -896,15 +947,21 @@ sm_rc es_server_notify(es_server *s, void *worker, const char *qname, const char
     const es_function *f = es_function_by_qname(qname);
     if (!f || f->mode != ES_NOTIFY)
         return sm_errf(err, SM_EINVAL, "es server: %s is not a notification", qname ? qname : "?");
+    char url[ES_URL_MAX] = "";
+    es_role role = ES_ROLE_NONE;
+    pthread_rwlock_rdlock(&s->peers_lock);
     es_peer_list pl = {s->peers, s->cfg.peers.n};
     const es_peer_entry *e = es_peer_find(&pl, peer_id);
-    if (!e || !e->endpoint || !*e->endpoint)
+    if (e && e->endpoint && *e->endpoint) {
+        es_client_url(e->endpoint, b, f, ES_KIND_NOTIFICATION, url, sizeof url);
+        role = e->role;
+    }
+    pthread_rwlock_unlock(&s->peers_lock);
+    if (!url[0])
         return sm_errf(err, SM_ECONFIG, "es server: peer %s has no endpoint configured", peer_id ? peer_id : "?");
-    char url[ES_URL_MAX];
-    es_client_url(e->endpoint, b, f, ES_KIND_NOTIFICATION, url, sizeof url);
     es_msg m = {.fn = f, .kind = ES_KIND_NOTIFICATION, .body = (es_value *)body};
     new_message_id(m.hdr.message_id, sizeof m.hdr.message_id);
     fill_from(s, &m.hdr, f, ES_KIND_NOTIFICATION);
     snprintf(m.hdr.to, sizeof m.hdr.to, "%s", url);
-    return send_out(s, worker, url, peer_id, e->role, b, &m, err);
+    return send_out(s, worker, url, peer_id, role, b, &m, err);
 }

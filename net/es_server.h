@@ -90,6 +90,9 @@ sm_rc es_server_bind(es_server *s, const char *qname, es_kind kind, es_handler_f
 void es_server_stop(es_server *s, int timeout_s);
 int es_server_port(const es_server *s);
 es_client *es_server_client(es_server *s);
+/* Replaces the trust list's stakeholders (SIGHUP): new and existing connections are identified
+ * against it from their next request. Loop thread. */
+sm_rc es_server_set_peers(es_server *s, const es_peer_list *l, sm_err *err);
 /* Applies new rate limits (SIGHUP). Loop thread. */
 void es_server_set_rate(es_server *s, double rate, double burst);
 
