@@ -26,6 +26,7 @@
 #include "crypto/ecpub.h"
 #include "crypto/gpcert.h"
 #include "crypto/scp03.h"
+#include "crypto/scp03t.h"
 #include "crypto/scp80.h"
 #include "crypto/tlv.h"
 #include "lib/buf.h"
@@ -546,6 +547,62 @@ static int cmd_scp03_wrap(int argc, char **argv)
     bytes_free(&chain);
     bytes_free(&apdu);
     bytes_free(&level);
+    return r;
+}
+
+/* ---- scp03t ----------------------------------------------------------------------------------------- */
+
+/* One SCP03t protected TLV (an 86 profile segment, or 87/88 MAC-only) with given session keys. */
+static int cmd_scp03t_wrap(int argc, char **argv)
+{
+    static const char *const known[] = {"senc=", "smac=", "mcv=", "counter=", "tag=", "data=", NULL};
+    opts o;
+    bytes senc = {0}, smac = {0}, mcv = {0}, tag = {0}, data = {0};
+    unsigned long ctr = 1;
+    int r = parse_opts(argc, argv, known, &o);
+    if (!r)
+        r = get_hex(&o, "senc", true, &senc);
+    if (!r)
+        r = get_hex(&o, "smac", true, &smac);
+    if (!r)
+        r = get_hex_len(&o, "mcv", false, 16, 16, &mcv);
+    if (!r)
+        r = get_hex_len(&o, "tag", false, 1, 1, &tag);
+    if (!r)
+        r = get_hex_len(&o, "data", true, 1, SCP03T_SEG_MAX, &data);
+    if (!r)
+        r = get_uint(&o, "counter", 1, 0xFFFFFFFFul, 1, &ctr);
+    uint8_t t = tag.p ? tag.p[0] : 0x86;
+    if (!r && t != 0x86 && t != 0x87 && t != 0x88)
+        r = fail("--tag %02X is not 86, 87 or 88", t);
+    hsm_key ke, km;
+    if (!r)
+        r = import_aes(&senc, HSM_U_ENCRYPT | HSM_U_DECRYPT, "--senc", &ke);
+    if (!r)
+        r = import_aes(&smac, HSM_U_SIGN, "--smac", &km);
+    if (!r) {
+        static const uint8_t zero[16];
+        scp03t_session ss;
+        scp03t_session_from_keys(&ke, &km, &km, mcv.p ? mcv.p : zero, &ss);
+        ss.sc.ctr = (uint32_t)(ctr - 1);
+        sm_buf out;
+        sm_buf_init(&out);
+        sm_err err = {0};
+        if (scp03t_wrap_tlv(TOK.sess, &ss, t, t == 0x86, data.p, data.n, &out, &err) != SM_OK) {
+            r = fail("%s", err.msg);
+        } else {
+            put_hex("tlv", out.data, out.len);
+            put_hex("mcv", ss.sc.mcv, 16);
+            printf("counter: %lu\n", (unsigned long)ss.sc.ctr);
+        }
+        sm_buf_free(&out);
+        scp03t_close(TOK.sess, &ss);
+    }
+    bytes_free(&senc);
+    bytes_free(&smac);
+    bytes_free(&mcv);
+    bytes_free(&tag);
+    bytes_free(&data);
     return r;
 }
 
@@ -1204,6 +1261,7 @@ static const struct {
     {"kdf-x963", cmd_kdf_x963},
     {"scp03-kdf", cmd_scp03_kdf},
     {"scp03-wrap", cmd_scp03_wrap},
+    {"scp03t-wrap", cmd_scp03t_wrap},
     {"scp80-wrap", cmd_scp80_wrap},
     {"scp80-unwrap-por", cmd_scp80_unwrap_por},
     {"tlv-decode", cmd_tlv_decode},
@@ -1231,6 +1289,10 @@ void smctl_tool_help(FILE *out)
             "                                          keys; V = chaining value (default 00..), N = this command's\n"
             "                                          counter (default 1), SL default 03 with --enc else 01;\n"
             "                                          prints the APDU, then `chain:` (the new chaining value)\n"
+            "  scp03t-wrap --senc S-ENC --smac S-MAC [--mcv V] [--counter N] [--tag T] --data D\n"
+            "                                          one SCP03t TLV (86: encrypted segment; 87/88: MAC only)\n"
+            "                                          with session keys; V = MCV before it (default 00..), N =\n"
+            "                                          its counter (default 1); prints tlv, mcv and counter\n"
             "  scp80-wrap --spi S --kic B --kid B --tar T [--cntr C] [--kic-key K] [--kid-key K] --data D\n"
             "             [--sms [--ref R]]            TS 102 225 command packet; --sms prints the SMS user data\n"
             "                                          (one line per SMS, UDH included, concatenated if long)\n"
