@@ -134,7 +134,7 @@ static const es_field audrec_f[] = {
     EID("Eid", 1),
     OID("Smsr-id", 1, 1),
     DT("OperationDate", 1),
-    HEXID("OperationType", 1, 1, 0, 0),
+    HEXID("OperationType", 1, 1, 2, 2),
     OID("RequesterId", 0, 1),
     SUB("OperationExecutionStatus", 0, 1, execstatus),
     AID("Isd-p-aid", 0, 1),
