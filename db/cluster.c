@@ -153,8 +153,8 @@ static void find_bindir(char *out, size_t cap)
         char line[PATH_MAX] = "";
         if (fgets(line, sizeof line, f)) {
             line[strcspn(line, "\n")] = 0;
-            if (is_exec(line, "pg_ctl"))
-                snprintf(out, cap, "%s", line);
+            if (is_exec(line, "pg_ctl") && snprintf(out, cap, "%s", line) >= (int)cap)
+                out[0] = 0;
         }
         pclose(f);
         if (out[0])

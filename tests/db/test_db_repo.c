@@ -403,7 +403,7 @@ static void test_smdp_stock_orders_keys(void **state)
         ct[i] = (uint8_t)(i * 7);
     for (int i = 0; i < 50; i++) {
         db_stock s = {.ciphertext = ct, .len = sizeof ct};
-        snprintf(s.iccid, sizeof s.iccid, "89030000000000%05d", i);
+        snprintf(s.iccid, sizeof s.iccid, "89030000000000%05d", i % 100000);
         snprintf(s.profile_type, sizeof s.profile_type, "3G_16K");
         snprintf(s.key_label, sizeof s.key_label, "smbox-profile");
         s.iv[0] = (uint8_t)i;
@@ -513,10 +513,10 @@ static void test_bulk_load(void **state)
         db_profile p;
         char eid[40], iccid[24];
         snprintf(eid, sizeof eid, "8904903300000000000000000000%04d", i);
-        snprintf(iccid, sizeof iccid, "890330000000000%04d", i);
+        snprintf(iccid, sizeof iccid, "890330000000000%04d", i % 10000);
         profile(&p, eid, iccid, "A0000005591010FFFFFFFF8900001000", "Enabled");
         p.fallback = true;
-        snprintf(p.msisdn, sizeof p.msisdn, "4917100%05d", i);
+        snprintf(p.msisdn, sizeof p.msisdn, "4917100%05d", i % 100000);
         assert_int_equal(db_profile_bulk_add(c, &p, &err), SM_OK);
     }
     assert_int_equal(db_profile_bulk_end(c, "eum:bulk", &n, &err), SM_OK);
