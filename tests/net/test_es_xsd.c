@@ -1,6 +1,6 @@
 /* The SOAP binding against the GSMA schemas: for every function of the table, a request (or
  * notification) and a response with every field filled are encoded and their body element validated
- * against the SGP.02 v3 XSD (tests/vectors/gsma-sgp02-xsd/) — namespaces, element
+ * against the SGP.02 v3 XSD (tests/vectors/gsma-sgp02/xsd/) — namespaces, element
  * names, order, types. The encoded messages then decode back to the same function. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +40,7 @@ static void collect(void *ctx, const char *fmt, ...)
 static int setup(void **state)
 {
     char path[1024];
-    testenv_path(path, sizeof path, "tests/vectors/gsma-sgp02-xsd/smbox-es.xsd");
+    testenv_path(path, sizeof path, "tests/vectors/gsma-sgp02/xsd/smbox-es.xsd");
     /* trusted local files: the default loader (no network) for the schema's includes and imports;
      * net/xml.c's refusing loader comes back for everything else */
     xml_init();
