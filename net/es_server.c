@@ -20,7 +20,7 @@
 
 #define SOAP_CTYPE "application/soap+xml; charset=utf-8"
 #define JSON_CTYPE "application/json"
-#define IDEM_MAX 100000
+#define IDEM_MAX 20000
 #define IDEM_TTL_S (24 * 3600)
 
 typedef struct binding {
