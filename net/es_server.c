@@ -489,7 +489,10 @@ static void job_run(void *worker, void *arg)
     call.received = j->received;
     if (m.kind == ES_KIND_REQUEST && m.fn->mode == ES_ASYNC)
         make_reply_to(j, &m, &call.reply);
-    bd->fn(&call, bd->arg);
+    if (m.kind == ES_KIND_REQUEST && es_call_expired(&call, time(NULL)))
+        es_status_expired(&call.status); /* waited out its ValidityPeriod in the queue: not started */
+    else
+        bd->fn(&call, bd->arg);
     char qn[100];
     snprintf(qn, sizeof qn, "%s.%s|", es_iface_name(m.fn->iface), m.fn->name);
     if (m.kind != ES_KIND_REQUEST) {

@@ -335,6 +335,16 @@ bool es_validate_lenient(const es_type *t, const es_value *v, es_status *st)
     return validate_type(t, v, path, sizeof path, st, 0, true);
 }
 
+bool es_call_expired(const es_call *c, time_t now)
+{
+    return c->hdr.validity > 0 && now - c->received >= c->hdr.validity;
+}
+
+void es_status_expired(es_status *st)
+{
+    es_status_set(st, ES_EXEC_EXPIRED, ES_SUBJ_FUNCTION, ES_RSN_TTL_EXPIRED, "the validity period elapsed");
+}
+
 void es_msg_clear(es_msg *m)
 {
     es_value_free(m->body);

@@ -181,6 +181,11 @@ typedef struct es_call {
     es_reply_to reply;
 } es_call;
 
+/* True when the call's ValidityPeriod (counted from reception) has elapsed at now: the function
+ * then ends with status Expired, 1.6/5.3 (es_status_expired). No ValidityPeriod: never. */
+bool es_call_expired(const es_call *c, time_t now);
+void es_status_expired(es_status *st);
+
 /* Runs on a worker thread; may block on the HSM and the database. */
 typedef void (*es_handler_fn)(es_call *call, void *arg);
 

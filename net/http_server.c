@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ struct http_conn {
     http_msg req;
     cstate st;
     int refs;
-    bool dead, close_after;
+    bool dead, close_after, continued;
     struct event *deadline;
     size_t lingered;
     void *data;
@@ -178,8 +179,16 @@ static void conn_process(http_conn *c)
     http_rc r = http_parse(&c->req, in, &s->cfg.lim, &status, &why);
     if (!was_started && c->req.started && r == HTTP_MORE)
         arm(c, s->cfg.request_timeout_s * 1000);
-    if (r == HTTP_MORE)
+    if (r == HTTP_MORE) {
+        /* the headers are in and accepted (size within the limits): tell a waiting client to send the body */
+        const char *expect;
+        if (!c->continued && c->req.st >= HTTP_ST_BODY && c->req.st <= HTTP_ST_CHUNK_CRLF &&
+            (expect = http_header(&c->req, "Expect")) && !strcasecmp(expect, "100-continue") && c->req.minor >= 1) {
+            c->continued = true;
+            evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+        }
         return;
+    }
     evtimer_del(c->deadline);
     if (r == HTTP_ERROR) {
         server_error(c, status, why);
@@ -205,6 +214,7 @@ static void on_write(struct bufferevent *bev, void *arg)
         return;
     }
     http_msg_reset(&c->req);
+    c->continued = false;
     c->st = C_READING;
     bufferevent_enable(bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(bev)))

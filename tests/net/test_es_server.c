@@ -285,6 +285,27 @@ static void test_malformed_and_hostile_xml(void **state)
     tresp_free(&r);
 }
 
+static void test_expect_continue(void **state)
+{
+    /* a client waiting for "100 Continue" gets it once the headers are accepted, then its answer */
+    tconn *c = nettest_connect(&N, "mno");
+    assert_non_null(c);
+    char *m = soap("ES2-GetEISRequest", "cont-1", "<rps:Eid>" EID "</rps:Eid><rps:Smsr-id>1.2</rps:Smsr-id>", NULL);
+    char head[256];
+    snprintf(head, sizeof head, "POST /gsma/soap/es2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                "Content-Length: %zu\r\n\r\n", strlen(m));
+    assert_true(tconn_write(c, head, strlen(head)) > 0);
+    tresp r = tconn_read(c, 10);
+    assert_int_equal(r.status, 100);
+    tresp_free(&r);
+    assert_true(tconn_write(c, m, strlen(m)) > 0);
+    r = tconn_read(c, 10);
+    expect_success(&r);
+    tresp_free(&r);
+    tconn_close(c);
+    free(m);
+}
+
 static void test_huge_body_refused_early(void **state)
 {
     tconn *c = nettest_connect(&N, "mno");
@@ -657,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_wrong_role_per_interface),
         cmocka_unit_test(test_bad_certificates),
         cmocka_unit_test(test_malformed_and_hostile_xml),
+        cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_huge_body_refused_early),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_replay),
