@@ -50,12 +50,13 @@ DB_STMT(q_lock, 3,
 DB_STMT(q_next, 10,
         "UPDATE proc SET step = $4, state = $5, attempts = 0, transitions = transitions + 1, "
         "next_run_at = CASE WHEN $5 = 'waiting' THEN coalesce(deadline, 'infinity') "
-        "ELSE now() + make_interval(secs => $6::float8 / 1000) END, "
+        "ELSE least(now() + make_interval(secs => $6::float8 / 1000), coalesce(deadline, 'infinity')) END, "
         "data = CASE WHEN $7 THEN $8 ELSE data END, result = coalesce($9, result), last_error = $10, "
         "lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() "
         "WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running'");
 DB_STMT(q_retry, 5,
-        "UPDATE proc SET state = 'ready', next_run_at = now() + make_interval(secs => $4::float8 / 1000), "
+        "UPDATE proc SET state = 'ready', "
+        "next_run_at = least(now() + make_interval(secs => $4::float8 / 1000), coalesce(deadline, 'infinity')), "
         "last_error = $5, lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() "
         "WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running'");
 DB_STMT(q_end, 5,
