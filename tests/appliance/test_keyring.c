@@ -162,7 +162,7 @@ static void test_smboxd_missing_keys(void **state)
     assert_int_equal(
         testenv_sh("%s/smboxd -c %s >%s 2>&1 & p=$!; "
                    "w() { for i in $(seq 100); do grep -q \"$1\" %s && return 0; sleep 0.1; done; return 1; }; "
-                   "w event=ready && echo 'bogus_key: 1' >>%s && kill -HUP $p && w event=reload_failed && "
+                   "w 'sub=daemon event=ready' && echo 'bogus_key: 1' >>%s && kill -HUP $p && w event=reload_failed && "
                    "cp %s %s && echo 'log:' >>%s && echo '  level: debug' >>%s && kill -HUP $p && w event=reloaded && "
                    "kill -0 $p && kill -TERM $p; wait $p",
                    bin, cfg, out, out, cfg, good, cfg, cfg, cfg),
