@@ -158,7 +158,7 @@ static TYPE(addprops, "AdditionalPropertiesType", 0);
 
 /* EISType: decoded leniently (eis.md §4: peers send partial EIS) and never schema-validated strictly. */
 static const es_field eis_f[] = {
-    SUB("EumSignedInfo", 1, 1, eumsigned),
+    {.name = "EumSignedInfo", .type = EST_STRUCT, .min = 1, .max = 1, .flags = ES_F_KEEP_XML, .sub = &eumsigned},
     {.name = "EumSignature", .type = EST_XML, .min = 1, .max = 1},
     INT("RemainingMemory", 1, 1, 0, INT_MAXV),
     INT("AvailableMemoryForProfiles", 1, 1, 0, INT_MAXV),

@@ -52,7 +52,11 @@ typedef enum es_check {
     ESC_ENUM,    /* one of choices "A|B|C" */
 } es_check;
 
-enum { ES_F_ATTR = 1 }; /* carried as an XML attribute (still a plain member in the value tree) */
+enum {
+    ES_F_ATTR = 1,      /* carried as an XML attribute (still a plain member in the value tree) */
+    ES_F_KEEP_XML = 2,  /* SOAP: also keep the element's exclusive canonical XML (no comments) as the text
+                         * member "<name>@c14n" beside it — what a signature over it covers (EumSignedInfo) */
+};
 enum { ES_T_LENIENT = 1 }; /* type flag: missing mandatory members and unknown children tolerated (EIS) */
 
 typedef struct es_type es_type;

@@ -89,6 +89,16 @@ static bool decode_element(dctx *d, const es_field *f, xmlNodePtr n, es_value *d
         d->lenient += l;
         bool ok = decode_fields(d, f->sub, n, xml_first_elem(n), s, depth + 1);
         d->lenient -= l;
+        if (ok && (f->flags & ES_F_KEEP_XML) && name) {
+            size_t cl = 0;
+            char *x = xml_c14n_node(d->doc, n, &cl);
+            char member[96];
+            snprintf(member, sizeof member, "%s@c14n", name);
+            ok = x && es_add_strn(dst, member, x, cl);
+            free(x);
+            if (!ok)
+                return fail(d, ES_RSN_INVALID, "cannot serialise");
+        }
         return ok;
     }
     if (f->type == EST_XML) {

@@ -228,7 +228,19 @@ static int in_subtree(void *ud, xmlNodePtr node, xmlNodePtr parent)
     return 0;
 }
 
-char *xml_c14n_children(xmlDocPtr doc, xmlNodePtr n, size_t *len)
+static int in_node(void *ud, xmlNodePtr node, xmlNodePtr parent)
+{
+    c14n_scope *s = ud;
+    xmlNodePtr n = node;
+    if (node->type == XML_NAMESPACE_DECL || node->type == XML_ATTRIBUTE_NODE)
+        n = parent;
+    for (; n; n = n->parent)
+        if (n == s->top)
+            return 1;
+    return 0;
+}
+
+static char *c14n(xmlDocPtr doc, xmlNodePtr n, xmlC14NIsVisibleCallback vis, size_t *len)
 {
     xmlBufferPtr xb = xmlBufferCreate();
     if (!xb)
@@ -239,7 +251,7 @@ char *xml_c14n_children(xmlDocPtr doc, xmlNodePtr n, size_t *len)
         return NULL;
     }
     c14n_scope sc = {n};
-    int rc = xmlC14NExecute(doc, in_subtree, &sc, XML_C14N_EXCLUSIVE_1_0, NULL, 0, ob);
+    int rc = xmlC14NExecute(doc, vis, &sc, XML_C14N_EXCLUSIVE_1_0, NULL, 0, ob);
     xmlOutputBufferClose(ob);
     char *r = NULL;
     if (rc >= 0) {
@@ -255,6 +267,10 @@ char *xml_c14n_children(xmlDocPtr doc, xmlNodePtr n, size_t *len)
     xmlBufferFree(xb);
     return r;
 }
+
+char *xml_c14n_node(xmlDocPtr doc, xmlNodePtr n, size_t *len) { return c14n(doc, n, in_node, len); }
+
+char *xml_c14n_children(xmlDocPtr doc, xmlNodePtr n, size_t *len) { return c14n(doc, n, in_subtree, len); }
 
 void xml_escape(sm_buf *b, const char *s, size_t n)
 {

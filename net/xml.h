@@ -35,6 +35,8 @@ char *xml_text(xmlNodePtr n, size_t *len);
 /* Exclusive canonical form (C14N 1.0 exclusive, no comments) of the children of n: the verbatim
  * content of a foreign subtree such as ds:Signature, with its namespace declarations. */
 char *xml_c14n_children(xmlDocPtr doc, xmlNodePtr n, size_t *len);
+/* Same for the element n itself (n and its subtree). */
+char *xml_c14n_node(xmlDocPtr doc, xmlNodePtr n, size_t *len);
 
 /* Output: text and attribute values escaped for XML 1.0 (characters XML cannot carry become '?'). */
 void xml_escape(sm_buf *b, const char *s, size_t n);

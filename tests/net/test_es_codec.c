@@ -140,6 +140,10 @@ static void test_soap_roundtrip(void **state)
     assert_true(es_bytes(key, "kcv", &kcv, &kl));
     assert_int_equal(kl, 3);
     assert_string_equal(es_str(es_item(key, "KeyComponents", 0), "type"), "88");
+    /* the signed part kept as exclusive canonical XML for the signature check */
+    const char *si = es_str(eis, "EumSignedInfo@c14n");
+    assert_non_null(si);
+    assert_true(!strncmp(si, "<r:EumSignedInfo xmlns:r=\"http://namespaces.gsma.org/esim-messaging/3\"><r:Eid>", 77));
     /* ds:Signature content kept verbatim, namespaces declared (exclusive canonical form) */
     const char *sig = es_str(eis, "EumSignature");
     assert_non_null(strstr(sig, "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">"));
