@@ -1,12 +1,15 @@
 /* The daemon's services in start order. Each layer adds its entry here. */
 #include "appliance/app.h"
 #include "appliance/db_service.h"
+#include "appliance/engine_service.h"
 #include "appliance/net_service.h"
 
 const sm_service sm_services[] = {
     /* the database service goes before net: workers need their connection before ES calls run */
     {.name = "db", .start = sm_db_start, .stop = sm_db_stop,
      .worker_hook = {.name = "db", .init = sm_db_worker_init, .fini = sm_db_worker_fini}},
+    /* the engine goes before net so that ES handlers can create procedures as soon as calls arrive */
+    {.name = "engine", .start = sm_engine_start, .stop = sm_engine_stop},
     {.name = "net", .start = sm_net_start, .stop = sm_net_stop, .reload = sm_net_reload},
 };
 const size_t sm_nservices = sizeof sm_services / sizeof sm_services[0];

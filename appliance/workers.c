@@ -40,6 +40,10 @@ struct sm_workers {
     sm_err first_err;
 };
 
+static _Thread_local sm_worker *current_worker;
+
+sm_worker *sm_worker_current(void) { return current_worker; }
+
 static void deliver(evutil_socket_t fd, short ev, void *arg)
 {
     (void)fd;
@@ -65,6 +69,7 @@ static void *run(void *arg)
     /* the pool is found from the worker's index */
     ws = (sm_workers *)w->slots[3];
     w->slots[3] = NULL;
+    current_worker = w;
     sm_err err = {0};
     sm_rc rc = hsm_session_get(ws->hsm, &w->hsm, &err);
     size_t inited = 0;

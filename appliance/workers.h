@@ -30,6 +30,11 @@ typedef struct sm_worker_hook {
 
 typedef struct sm_workers sm_workers;
 
+/* The worker running the calling thread's current job (NULL outside a worker thread): lets code
+ * called through layers that do not pass it (a procedure step, a repository hook) reach the
+ * worker's HSM session. */
+sm_worker *sm_worker_current(void);
+
 /* Starts n threads; each borrows an HSM session and runs the hooks' init in order. max_queue bounds
  * the jobs waiting (0 = 4096). Fails if any worker fails to initialise. */
 sm_rc sm_workers_start(struct event_base *base, hsm_ctx *hsm, unsigned n, const sm_worker_hook *hooks,
