@@ -7,3 +7,4 @@ PROGS += smboxd smctl
 smboxd_SRCS := appliance/smboxd.c
 smctl_SRCS := appliance/smctl.c
 -include appliance/smdp/module.mk
+-include appliance/es5/module.mk
