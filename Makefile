@@ -4,6 +4,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
+# Build in parallel on every core unless the caller chose (-jN on the command line wins).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 # ---- variants -----------------------------------------------------------------------------
 # VARIANT=rel (default) or asan (ASan+UBSan). Objects and programs go to build/$(VARIANT)/.
 VARIANT ?= rel
