@@ -38,6 +38,16 @@ hardened() { # binary
 config_docs() {
     build/rel/bin/smctl config docs | cmp -s - docs/config.md || { echo "docs/config.md differs from 'smctl config docs'"; return 1; }
 }
+image_install() {
+    d=$(mktemp -d /tmp/smbox-image.XXXXXX)
+    image/install.sh build/rel "$d" >/dev/null || { rm -rf "$d"; echo "install.sh failed"; return 1; }
+    for f in usr/local/sbin/smboxd usr/local/bin/smctl usr/lib/smbox/smctl-ssh lib/systemd/system/smboxd.service \
+             etc/ssh/sshd_config.d/smbox-admin.conf etc/smbox/smbox.yaml usr/share/doc/smbox/SECURITY.md; do
+        [ -e "$d/$f" ] || { rm -rf "$d"; echo "install.sh did not install $f"; return 1; }
+    done
+    "$d/usr/local/bin/smctl" config check "$d/etc/smbox/smbox.yaml" >/dev/null || { rm -rf "$d"; echo "installed configuration invalid"; return 1; }
+    rm -rf "$d"
+}
 check "pkcs11.h only in hsm/ (and tests, benches)" only_in 'p11-kit/pkcs11.h' '^(hsm|tests|bench)/'
 check "libpq-fe.h only in db/ (and tests, benches)" only_in 'libpq-fe.h' '^(db|tests|bench)/'
 check "tests/sim never includes appliance layers" sim_independent
@@ -45,6 +55,7 @@ check "no private key committed" no_private_keys
 check "smboxd hardened (PIE, full RELRO, canary, FORTIFY)" hardened build/rel/bin/smboxd
 check "smctl hardened (PIE, full RELRO, canary, FORTIFY)" hardened build/rel/bin/smctl
 check "docs/config.md generated from the schema" config_docs
+check "image/install.sh installs a working tree into a DESTDIR" image_install
 [ -n "${SMBOX_SUMMARY:-}" ] && echo "$passed $failed" >>"$SMBOX_SUMMARY"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
