@@ -13,3 +13,9 @@ const sm_service sm_services[] = {
     {.name = "net", .start = sm_net_start, .stop = sm_net_stop, .reload = sm_net_reload},
 };
 const size_t sm_nservices = sizeof sm_services / sizeof sm_services[0];
+
+/* ES handler binders of the domain modules (run by the net service before traffic). */
+const sm_es_binder sm_es_binders[] = {
+    NULL,
+};
+const size_t sm_nes_binders = 0;

@@ -186,6 +186,15 @@ sm_rc sm_net_start(sm_app *app, sm_err *err)
         g_tls = NULL;
         return rc;
     }
+    for (size_t i = 0; i < sm_nes_binders; i++) {
+        if (sm_es_binders[i] && (rc = sm_es_binders[i](app, srv, err)) != SM_OK) {
+            sm_err_prefix(err, "binding ES handlers");
+            es_server_stop(srv, 1);
+            net_tls_free(g_tls);
+            g_tls = NULL;
+            return rc;
+        }
+    }
     app->net = srv;
     memset(&g_svc, 0, sizeof g_svc);
     g_svc.app = app;

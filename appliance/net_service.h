@@ -13,4 +13,10 @@ void sm_net_reload(sm_app *app, const sm_config *newcfg);
 /* The running ES server (app->net), for binding handlers (issue 8 code) before the loop runs. */
 es_server *sm_net_server(sm_app *app);
 
+/* A domain module's ES handler binding (es_server_bind of its functions), run by sm_net_start right
+ * after the server started and before the loop serves any request. The list is in app_services.c. */
+typedef sm_rc (*sm_es_binder)(sm_app *app, es_server *srv, sm_err *err);
+extern const sm_es_binder sm_es_binders[];
+extern const size_t sm_nes_binders;
+
 #endif
