@@ -9,6 +9,8 @@
 #include "db/audit.h"
 #include "db/idem.h"
 #include "lib/log.h"
+#include "net/es_answer.h"
+#include "net/es_local.h"
 #include "net/rest.h"
 #include "net/soap.h"
 
@@ -119,12 +121,10 @@ static void h_idem_complete(void *ctx, void *worker, const char *requester, cons
 }
 
 /* outbox payload: OUTBOX_MAGIC, binding, URL, action, empty line, then the encoded message */
-static sm_rc h_outbox(void *ctx, void *worker, const es_outbound *o, sm_err *err)
+sm_rc sm_es_outbox_add(db_conn *c, const es_outbound *o, int64_t proc_id, sm_err *err)
 {
-    (void)ctx;
-    db_conn *c = wdb(worker);
     if (!c)
-        return sm_errf(err, SM_ESTATE, "outbox: the worker has no database connection");
+        return sm_errf(err, SM_ESTATE, "outbox: no database connection");
     const es_msg *m = o->msg;
     sm_buf body, p;
     sm_buf_init(&body);
@@ -141,7 +141,7 @@ static sm_rc h_outbox(void *ctx, void *worker, const es_outbound *o, sm_err *err
                  m->kind == ES_KIND_RESPONSE ? "Response" : "");
         db_outbox_msg om = {.dest_role = es_role_name(o->peer_role), .dest_id = o->peer_id ? o->peer_id : "",
                             .kind = kind, .relates_to = m->hdr.relates_to[0] ? m->hdr.relates_to : NULL,
-                            .payload = p.data, .len = p.len};
+                            .payload = p.data, .len = p.len, .proc_id = proc_id};
         rc = p.failed ? sm_errf(err, SM_ENOMEM, "outbox: out of memory") : db_outbox_add(c, &om, NULL, err);
     }
     sm_buf_free(&body);
@@ -149,17 +149,125 @@ static sm_rc h_outbox(void *ctx, void *worker, const es_outbound *o, sm_err *err
     return rc;
 }
 
+static sm_rc h_outbox(void *ctx, void *worker, const es_outbound *o, sm_err *err)
+{
+    (void)ctx;
+    db_conn *c = wdb(worker);
+    if (!c)
+        return sm_errf(err, SM_ESTATE, "outbox: the worker has no database connection");
+    return sm_es_outbox_add(c, o, 0, err);
+}
+
 typedef struct pump_arg {
-    es_client *client;
-    atomic_bool *stopping;
+    const sm_es_pump_env *env;
+    db_conn *c;
 } pump_arg;
 
-/* db_outbox_pump's sender: runs on a worker, delivers through the client (blocking on the worker) */
+/* A request a procedure sent (proc_id set, a request function): the function, or NULL. */
+static const es_function *proc_request(const db_outbox_item *it)
+{
+    if (it->proc_id <= 0 || !it->kind)
+        return NULL;
+    const es_function *f = es_function_by_qname(it->kind);
+    return f && f->mode != ES_NOTIFY ? f : NULL;
+}
+
+/* Decodes our own stored message (its MessageID, and the message for a decoding client call). */
+static sm_rc decode_own(const es_function *f, bool soap, const char *p, size_t len, es_msg *m, sm_err *err)
+{
+    es_status st;
+    sm_rc rc;
+    if (soap) {
+        xml_limits lim = {.max_bytes = len + 1, .max_depth = 64, .max_nodes = 1000000};
+        soap_fault fault;
+        rc = soap_decode(p, len, &lim, f->iface, m, &st, &fault, err);
+    } else {
+        json_limits lim = {.max_bytes = len + 1, .max_depth = 64, .max_nodes = 1000000};
+        rc = rest_decode(p, len, &lim, f, ES_KIND_REQUEST, m, &st, err);
+    }
+    if (rc == SM_OK && (m->fn != f || m->kind != ES_KIND_REQUEST))
+        rc = sm_errf(err, SM_EPARSE, "outbox: stored message is not a %s request", f->name);
+    return rc;
+}
+
+/* Tells the procedure that sent request m what the peer answered (HTTP status, decoded answer or the
+ * failure's status): it wakes with an es_answer. Accepted asynchronous requests (202, no body) wait
+ * for their callback instead. */
+static void wake_requester(pump_arg *pa, const db_outbox_item *it, const es_msg *req, int http, const es_msg *ans,
+                           const es_status *fail)
+{
+    if (!pa->c)
+        return;
+    if (!ans->fn && !fail && req->fn->mode == ES_ASYNC)
+        return;
+    es_answer a = {.fn = req->fn, .http = http, .body = ans->fn ? ans->body : NULL};
+    snprintf(a.relates_to, sizeof a.relates_to, "%s", req->hdr.message_id);
+    if (ans->fn)
+        a.status = ans->status;
+    else if (fail)
+        a.status = *fail;
+    else
+        es_status_ok(&a.status);
+    sm_err e = {0};
+    sm_rc rc = es_answer_wake(pa->c, it->proc_id, &a, &e);
+    if (rc == SM_OK) {
+        if (pa->env->kick)
+            pa->env->kick(pa->env->kick_arg);
+    } else if (rc != SM_ESTATE) {
+        char q[600];
+        sm_log(SM_LOG_ERR, "net", "answer_wake_failed", "proc=%lld outbox=%lld error=%s", (long long)it->proc_id,
+               (long long)it->id, SM_LOGQ(q, e.msg));
+    }
+}
+
+/* Decodes the answer a local delivery gave a request (the same as the HTTPS client does). */
+static void decode_answer(const es_function *f, bool soap, int http, const sm_buf *b, es_msg *ans, es_status *fail,
+                          bool *failed)
+{
+    memset(ans, 0, sizeof *ans);
+    *failed = false;
+    if (http / 100 == 2 && b->len) {
+        sm_err e = {0};
+        es_status st;
+        sm_rc rc;
+        if (soap) {
+            xml_limits lim = {.max_bytes = b->len + 1, .max_depth = 64, .max_nodes = 1000000};
+            soap_fault fault;
+            rc = soap_decode((const char *)b->data, b->len, &lim, f->iface, ans, &st, &fault, &e);
+        } else {
+            json_limits lim = {.max_bytes = b->len + 1, .max_depth = 64, .max_nodes = 1000000};
+            rc = rest_decode((const char *)b->data, b->len, &lim, f, ES_KIND_RESPONSE, ans, &st, &e);
+        }
+        if (rc != SM_OK || ans->fn != f) {
+            es_msg_clear(ans);
+            es_status_fail(fail, ES_SUBJ_PROVIDER, ES_RSN_EXEC_ERROR, "undecodable answer: %.180s", e.msg);
+            *failed = true;
+        }
+    } else if (http / 100 != 2) {
+        es_status_fail(fail, ES_SUBJ_FUNCTION, ES_RSN_NO_RESPONSE, "HTTP %d", http);
+        if (!soap && b->len) {
+            /* a REST refusal carries the GSMA status */
+            es_msg tmp;
+            es_status st;
+            sm_err e = {0};
+            json_limits lim = {.max_bytes = b->len + 1, .max_depth = 16, .max_nodes = 10000};
+            if (rest_decode((const char *)b->data, b->len, &lim, f, ES_KIND_RESPONSE, &tmp, &st, &e) == SM_OK &&
+                tmp.status.exec != ES_EXEC_SUCCESS)
+                *fail = tmp.status;
+            es_msg_clear(&tmp);
+        }
+        *failed = true;
+    }
+}
+
+/* db_outbox_pump's sender: runs on a worker, delivers in-process (local: URLs) or through the client
+ * (blocking on the worker); answers to procedures' requests wake them */
 static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, sm_err *err)
 {
     pump_arg *pa = arg;
+    const sm_es_pump_env *env = pa->env;
     *permanent = false;
-    if (pa->stopping && atomic_load(pa->stopping))
+    if (env->stopping && atomic_load(env->stopping))
         return sm_errf(err, SM_ESTATE, "stopping");
     size_t ml = strlen(OUTBOX_MAGIC);
     const char *d = (const char *)it->payload;
@@ -185,19 +293,77 @@ static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, s
     }
     off++;
     int http = 0;
-    sm_rc rc = es_client_call_raw(pa->client, hdr[1], it->dest_id && *it->dest_id ? it->dest_id : NULL,
-                                  strcmp(hdr[0], "soap") ? ES_BIND_REST : ES_BIND_SOAP, hdr[2], d + off, it->len - off,
-                                  &http, err);
-    if (rc != SM_OK && http >= 400 && http < 500 && http != 408 && http != 429)
-        *permanent = true; /* the peer refused the message itself */
+    bool soap = !strcmp(hdr[0], "soap");
+    es_binding b = soap ? ES_BIND_SOAP : ES_BIND_REST;
+    const char *peer = it->dest_id && *it->dest_id ? it->dest_id : NULL;
+    const es_function *rf = proc_request(it);
+    es_msg req, ans;
+    memset(&req, 0, sizeof req);
+    memset(&ans, 0, sizeof ans);
+    if (rf && decode_own(rf, soap, d + off, it->len - off, &req, err) != SM_OK) {
+        es_msg_clear(&req);
+        *permanent = true;
+        return SM_EPARSE;
+    }
+    sm_rc rc;
+    es_status fst;
+    bool failed = false;
+    if (es_local_url(hdr[1])) {
+        es_peer caller;
+        sm_buf answer;
+        sm_buf_init(&answer);
+        rc = env->server ? es_local_caller(env->smdp_id, env->smsr_id, es_role_parse(it->dest_role), &caller, err)
+                         : sm_errf(err, SM_ESTATE, "local delivery: no ES server in this process");
+        if (rc == SM_OK)
+            rc = es_local_deliver(env->server, sm_worker_current(), &caller, hdr[1], d + off, it->len - off, &http,
+                                  &answer, err);
+        if (rc == SM_OK && http / 100 != 2)
+            rc = sm_errf(err, SM_EPROTO, "local delivery: %s answered HTTP %d", hdr[1], http);
+        if (rf && http)
+            decode_answer(rf, soap, http, &answer, &ans, &fst, &failed);
+        sm_buf_free(&answer);
+        if (rc != SM_OK && (http == 0 || (http >= 400 && http < 500 && http != 408 && http != 429)))
+            *permanent = true;
+    } else if (rf) {
+        rc = es_client_call(env->client, hdr[1], peer, b, &req, &ans, &http, err);
+        if (rc != SM_OK && http) {
+            es_status_fail(&fst, ES_SUBJ_FUNCTION, ES_RSN_NO_RESPONSE, "HTTP %d", http);
+            failed = true;
+        }
+        if (rc != SM_OK && http >= 400 && http < 500 && http != 408 && http != 429)
+            *permanent = true;
+    } else {
+        rc = es_client_call_raw(env->client, hdr[1], peer, b, hdr[2], d + off, it->len - off, &http, err);
+        if (rc != SM_OK && http >= 400 && http < 500 && http != 408 && http != 429)
+            *permanent = true; /* the peer refused the message itself */
+    }
+    /* a procedure's request: an answer, or a refusal it will never get past, goes back to it now
+     * (transient failures are retried by the outbox; the procedure keeps waiting) */
+    if (rf && (rc == SM_OK || *permanent)) {
+        if (!failed && rc != SM_OK && !ans.fn) {
+            es_status_fail(&fst, ES_SUBJ_PROVIDER, ES_RSN_EXEC_ERROR, "the request could not be delivered: %.200s",
+                           err->msg);
+            failed = true;
+        }
+        wake_requester(pa, it, &req, http, &ans, failed ? &fst : NULL);
+    }
+    es_msg_clear(&ans);
+    es_msg_clear(&req);
     return rc;
+}
+
+sm_rc sm_es_outbox_pump_env(db_conn *c, const char *owner, const sm_es_pump_env *env, int *sent, int *failed,
+                            sm_err *err)
+{
+    pump_arg pa = {env, c};
+    return db_outbox_pump(c, owner, outbox_send, &pa, NULL, sent, failed, err);
 }
 
 sm_rc sm_es_outbox_pump(db_conn *c, const char *owner, es_client *client, atomic_bool *stopping, int *sent,
                         int *failed, sm_err *err)
 {
-    pump_arg pa = {client, stopping};
-    return db_outbox_pump(c, owner, outbox_send, &pa, NULL, sent, failed, err);
+    sm_es_pump_env env = {.client = client, .stopping = stopping};
+    return sm_es_outbox_pump_env(c, owner, &env, sent, failed, err);
 }
 
 void sm_es_db_hooks(es_hooks *h, bool db)

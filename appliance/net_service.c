@@ -7,9 +7,11 @@
 
 #include <stdatomic.h>
 
+#include "appliance/engine_service.h"
 #include "appliance/es_db.h"
 #include "lib/log.h"
 #include "lib/secmem.h"
+#include "net/es_local.h"
 
 #define PUMP_INTERVAL_MS 500
 
@@ -59,14 +61,20 @@ typedef struct pump_job {
     int sent, failed;
 } pump_job;
 
+/* a procedure woke up with a peer's answer: run the engine now rather than at its next poll */
+static void pump_kick(void *arg) { sm_engine_kick(arg); }
+
 static void pump_run(sm_worker *w, void *arg)
 {
     pump_job *j = arg;
     if (!w->db || atomic_load(&g_svc.stopping))
         return;
     sm_err err = {0};
-    if (!g_svc.app->net || sm_es_outbox_pump(w->db, g_svc.owner, es_server_client(g_svc.app->net), &g_svc.stopping,
-                                             &j->sent, &j->failed, &err) != SM_OK) {
+    sm_app *app = g_svc.app;
+    sm_es_pump_env env = {.client = app->net ? es_server_client(app->net) : NULL, .server = app->net,
+                          .smdp_id = app->cfg->gsma.smdp_id, .smsr_id = app->cfg->gsma.smsr_id,
+                          .stopping = &g_svc.stopping, .kick = pump_kick, .kick_arg = app};
+    if (!app->net || sm_es_outbox_pump_env(w->db, g_svc.owner, &env, &j->sent, &j->failed, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_WARN, "net", "outbox_pump_failed", "error=%s", SM_LOGQ(q, err.msg));
     }
@@ -144,7 +152,8 @@ sm_rc sm_net_start(sm_app *app, sm_err *err)
     for (size_t i = 0; i < cfg->es.npeers; i++) {
         const sm_cfg_peer *p = &cfg->es.peers[i];
         peers[i] = (es_peer_entry){p->id, es_role_parse(p->role), p->subject, p->san, p->fingerprint, p->endpoint};
-        if (!(p->subject && *p->subject) && !(p->san && *p->san) && !(p->fingerprint && *p->fingerprint))
+        if (!(p->subject && *p->subject) && !(p->san && *p->san) && !(p->fingerprint && *p->fingerprint) &&
+            !es_local_endpoint(p->endpoint))
             sm_log(SM_LOG_WARN, "net", "peer_unmatchable", "id=%s msg=\"no subject, san or fingerprint: it can be "
                                                            "called but never call\"", p->id);
     }

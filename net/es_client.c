@@ -112,6 +112,11 @@ static bool parse_url(const char *url, char *host, size_t hcap, char *port, size
 
 void es_client_url(const char *base, es_binding b, const es_function *f, es_kind kind, char *out, size_t cap)
 {
+    if (!strcmp(base, "local")) {
+        /* a co-located role (net/es_local.h): delivered in-process from the outbox */
+        es_client_url("local:", b, f, kind, out, cap);
+        return;
+    }
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/')
         bl--;
@@ -324,7 +329,8 @@ static void complete(ec_req *r, ec_conn *k)
     es_client_result res;
     result_init(&res, r);
     res.http_status = s;
-    if (m->body.len && s / 100 == 2 && r->fn && r->kind == ES_KIND_REQUEST && r->fn->mode == ES_SYNC) {
+    /* a synchronous answer, or an asynchronous function refused on the spot (200 + its response) */
+    if (m->body.len && s / 100 == 2 && r->fn && r->kind == ES_KIND_REQUEST) {
         sm_err e = {0};
         sm_rc rc;
         if (r->b == ES_BIND_SOAP) {

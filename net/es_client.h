@@ -35,7 +35,8 @@ typedef struct es_client_result {
     sm_rc rc;                     /* SM_OK: the peer answered 2xx (msg holds a decoded answer if any) */
     int http_status;              /* 0 when no HTTP answer came */
     int attempts;
-    es_msg msg;                   /* decoded answer (sync responses); msg.fn NULL when the body was empty */
+    es_msg msg;                   /* decoded answer to a request (sync response, or an async function refused
+                                   * at once); msg.fn NULL when the body was empty */
     es_status status;             /* decoded answer's status (or the failure's) */
     char error[256];
 } es_client_result;
@@ -48,7 +49,8 @@ sm_rc es_client_new(const es_client_config *cfg, es_client **out, sm_err *err);
 void es_client_free(es_client *c);
 
 /* URL of a message at a peer whose ES base URL is base: SOAP <base>/gsma/soap/es<n>, REST
- * <base>/gsma/rest/es<n>/<Function>[Response]. A base that already has a path is used as is for SOAP. */
+ * <base>/gsma/rest/es<n>/<Function>[Response]. A base that already has a path is used as is for SOAP.
+ * The base `local` (a co-located role, net/es_local.h) gives local:/gsma/soap/es<n> or local:/gsma/rest/... */
 void es_client_url(const char *base, es_binding b, const es_function *f, es_kind kind, char *out, size_t cap);
 
 /* Sends m to url (https only). peer_id: the es.peers entry the server must be (NULL: trust list only).

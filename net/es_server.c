@@ -703,6 +703,57 @@ static void on_request(http_conn *c, http_msg *req, void *arg)
     }
 }
 
+/* ---- in-process delivery (net/es_local.h) ----------------------------------------------------- */
+
+sm_rc es_server_dispatch(es_server *s, void *worker, const es_peer *caller, const char *target, const void *body,
+                         size_t len, int *http, sm_buf *answer, sm_err *err)
+{
+    *http = 0;
+    if (!caller || !caller->known || !caller->id[0])
+        return sm_errf(err, SM_EINVAL, "es server: an in-process message needs a known caller");
+    if (len > s->cfg.max_body_bytes)
+        return sm_errf(err, SM_ELIMIT, "es server: in-process message of %zu bytes over es.max_body_bytes", len);
+    es_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return sm_errf(err, SM_ENOMEM, "es server: out of memory");
+    j->s = s;
+    j->peer = *caller;
+    j->received = time(NULL);
+    sm_buf_init(&j->in);
+    sm_buf_init(&j->out);
+    sm_rc rc = SM_OK;
+    if (is_rest_target(target)) {
+        j->b = ES_BIND_REST;
+        if (!rest_parse_path(target, &j->rfn, &j->rkind))
+            rc = sm_errf(err, SM_ENOTFOUND, "es server: no ES function at %s", target);
+    } else {
+        j->b = ES_BIND_SOAP;
+        if (!(j->iface = soap_iface(target)))
+            rc = sm_errf(err, SM_ENOTFOUND, "es server: no ES endpoint at %s", target);
+    }
+    if (rc == SM_OK && (sm_buf_append(&j->in, body, len) || j->in.failed))
+        rc = sm_errf(err, SM_ENOMEM, "es server: out of memory");
+    if (rc == SM_OK) {
+        __atomic_add_fetch(&s->st.requests, 1, __ATOMIC_RELAXED);
+        job_run(worker, j);
+        *http = j->http;
+        if (answer && j->out.len && sm_buf_append(answer, j->out.data, j->out.len))
+            rc = sm_errf(err, SM_ENOMEM, "es server: out of memory");
+        /* an async response prepared without the durable outbox goes out through the client */
+        if (j->async.fn && j->async_url[0]) {
+            __atomic_add_fetch(&s->st.async_sent, 1, __ATOMIC_RELAXED);
+            sm_err e2 = {0};
+            es_client_post(s->client, j->async_url, j->peer.id[0] ? j->peer.id : NULL, j->b, &j->async, NULL, NULL,
+                           &e2);
+        }
+    }
+    es_msg_clear(&j->async);
+    sm_buf_free(&j->in);
+    sm_buf_free(&j->out);
+    free(j);
+    return rc;
+}
+
 static void on_error(int status, const char *why, const char *target, sm_buf *body, const char **ctype, void *arg)
 {
     (void)arg;

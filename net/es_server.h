@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "lib/buf.h"
 #include "net/es_client.h"
 #include "net/es_table.h"
 #include "net/peer.h"
@@ -104,6 +105,14 @@ sm_rc es_server_reply_async(es_server *s, void *worker, const es_reply_to *r, co
 /* Sends a notification ("ES4.HandleProfileEnabledNotification") to a configured peer; same rules. */
 sm_rc es_server_notify(es_server *s, void *worker, const char *qname, const char *peer_id, es_binding b,
                        const es_value *body, sm_err *err);
+
+/* Runs one already-received message through the same pipeline as an HTTPS request (decode,
+ * authorisation of `caller`, replay keys, handler, answer, async response or outbox entry) on the
+ * calling worker, without a connection: the in-process delivery of net/es_local.h. target is the
+ * request path ("/gsma/soap/es3", "/gsma/rest/es3/CreateISDPResponse"); *http and answer (may be
+ * NULL) get what an HTTP client would have received. Errors: the message could not be run at all. */
+sm_rc es_server_dispatch(es_server *s, void *worker, const es_peer *caller, const char *target, const void *body,
+                         size_t len, int *http, sm_buf *answer, sm_err *err);
 
 /* Counters. */
 typedef struct es_server_stats {
