@@ -92,6 +92,11 @@ typedef struct sm_config {
         char *smsr_id;
         char *ci_cert_file;      /* trusted GSMA CI certificate(s) for eUICC and peer checks */
     } gsma;
+
+    struct {
+        char *platform_channel;  /* ISD-R platform commands (enable, disable, delete): auto | sms | https */
+        long default_validity_s; /* SM-SR procedures whose call named no ValidityPeriod */
+    } smsr;
 } sm_config;
 
 /* Loads and validates a file (path NULL: embedded defaults only). On error the message names the

@@ -93,6 +93,12 @@ const cfg_item cfg_schema[] = {
     S("gsma.smdp_id", gsma.smdp_id, "1.3.6.1.4.1.99999.1.1", "GSMA identifier of this appliance's SM-DP role."),
     S("gsma.smsr_id", gsma.smsr_id, "1.3.6.1.4.1.99999.1.2", "GSMA identifier of this appliance's SM-SR role."),
     S("gsma.ci_cert_file", gsma.ci_cert_file, "pki/ci.crt", "Trusted GSMA CI certificate(s), PEM or DER."),
+
+    E("smsr.platform_channel", smsr.platform_channel, "auto", "auto|sms|https",
+      "SM-SR: bearer of ISD-R platform commands (enable, disable, delete profile); auto = HTTPS when the eUICC "
+      "supports it, else SMS (docs/sm-sr.md)."),
+    I("smsr.default_validity_s", smsr.default_validity_s, "86400", 60, 2592000,
+      "SM-SR: validity of a procedure whose ES call named no ValidityPeriod (seconds)."),
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, 0},
 };
 

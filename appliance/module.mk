@@ -8,3 +8,4 @@ smboxd_SRCS := appliance/smboxd.c
 smctl_SRCS := appliance/smctl.c
 -include appliance/smdp/module.mk
 -include appliance/es5/module.mk
+-include appliance/smsr/module.mk

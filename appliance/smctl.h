@@ -57,5 +57,7 @@ int smctl_db_main(smctl_ctx *c, int argc, char **argv);
 void smctl_db_help(FILE *out);
 int smctl_audit_main(smctl_ctx *c, int argc, char **argv);
 void smctl_audit_help(FILE *out);
+int smctl_euicc_main(smctl_ctx *c, int argc, char **argv); /* appliance/smsr/smctl_euicc.c */
+void smctl_euicc_help(FILE *out);
 
 #endif
