@@ -16,7 +16,7 @@
 static void usage(void)
 {
     fputs("usage:\n"
-          "  sim pki --out DIR\n"
+          "  sim pki --out DIR [--smdp-pub HEX] [--smsr-pub HEX] [--tls-pub HEX]\n"
           "  sim fleet --count N --out DIR [--pki DIR] [--first-serial N] [--memory BYTES] [--sr-sms ADDR]\n"
           "            [--msisdn-prefix DIGITS] [--no-es1]\n"
           "  sim run --state DIR [--smpp-listen ADDR:PORT] [--sm-sr-url https://HOST:PORT/PATH] [--ctl PATH]\n"
@@ -57,7 +57,23 @@ static int cmd_pki(int argc, char **argv)
         return 2;
     }
     sim_err e = {0};
-    if (sim_pki_generate(out, &e))
+    /* public keys held elsewhere (the appliance's HSM, printed by `smctl hsm init`): 04||X||Y in hex */
+    static const char *const names[3] = {"--smdp-pub", "--smsr-pub", "--tls-pub"};
+    uint8_t pts[3][65];
+    const uint8_t *given[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        const char *h = opt(argc, argv, names[i]);
+        size_t l = 0;
+        if (!h)
+            continue;
+        if (sim_unhex(h, pts[i], sizeof pts[i], &l, &e) || l != 65 || pts[i][0] != 0x04) {
+            fprintf(stderr, "sim: %s wants an uncompressed P-256 point (65 bytes, 04||X||Y, hex)\n", names[i]);
+            return 2;
+        }
+        given[i] = pts[i];
+    }
+    sim_pki_given g = {given[0], given[1], given[2]};
+    if (sim_pki_generate2(out, &g, &e))
         return fail(&e);
     printf("pki written to %s (manifest: %s/manifest)\n", out, out);
     return 0;

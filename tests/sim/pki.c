@@ -129,12 +129,14 @@ static void ymd(char out[9], int plus_years)
     out[8] = 0;
 }
 
-/* SM-DP / SM-SR GP certificate signed by the CI */
+/* SM-DP / SM-SR GP certificate signed by the CI; for a fresh key (written beside it), or for the
+ * given public point (a key held elsewhere, e.g. in the appliance's HSM: no key file). */
 static sim_rc gp_entity(const char *dir, const char *name, uint8_t type, EVP_PKEY *ci, const uint8_t ci_ski[20],
-                        sim_buf *manifest, sim_err *err)
+                        const uint8_t *given_pub, sim_buf *manifest, sim_err *err)
 {
     EVP_PKEY *k = NULL;
-    sim_rc rc = sim_ec_keygen(SIM_CURVE_P256, &k, err);
+    sim_rc rc = given_pub ? sim_ec_pub_from_point(SIM_CURVE_P256, given_pub, 65, &k, err)
+                          : sim_ec_keygen(SIM_CURVE_P256, &k, err);
     if (rc)
         return rc;
     uint8_t pt[65], ski[20], serial[8];
@@ -150,7 +152,7 @@ static sim_rc gp_entity(const char *dir, const char *name, uint8_t type, EVP_PKE
         sim_gpcert_tmpl t = {serial, 8, ci_ski, 20, ski, 20, usage, 1, eff, exp, type, ci_ski, 20, k};
         rc = sim_gpcert_build(&t, ci, &cert, err);
     }
-    if (!rc) {
+    if (!rc && !given_pub) {
         snprintf(fn, sizeof fn, "%s-gp.key", name);
         rc = write_key(dir, fn, k, err);
     }
@@ -169,8 +171,15 @@ static sim_rc gp_entity(const char *dir, const char *name, uint8_t type, EVP_PKE
         if (!(rc = path_of(p, sizeof p, dir, fn, err)))
             rc = sim_write_file(p, hx.p, hx.len, 0644, err);
         sim_buf_free(&hx);
-        sim_buf_printf(manifest, "%s.gpcert=%s-gp.cert\n%s.gpcert.hex=%s-gp.cert.hex\n%s.gpkey=%s-gp.key\n", name, name,
-                       name, name, name, name);
+        sim_buf_printf(manifest, "%s.gpcert=%s-gp.cert\n%s.gpcert.hex=%s-gp.cert.hex\n", name, name, name, name);
+        if (given_pub) {
+            char phx[131];
+            sim_hex(phx, pt, 65);
+            phx[130] = 0;
+            sim_buf_printf(manifest, "%s.gppub=%s\n", name, phx);
+        } else {
+            sim_buf_printf(manifest, "%s.gpkey=%s-gp.key\n", name, name);
+        }
     }
     sim_buf_free(&cert);
     EVP_PKEY_free(k);
@@ -185,6 +194,14 @@ static const struct role roles[] = {
 
 sim_rc sim_pki_generate(const char *dir, sim_err *err)
 {
+    return sim_pki_generate2(dir, NULL, err);
+}
+
+sim_rc sim_pki_generate2(const char *dir, const sim_pki_given *g, sim_err *err)
+{
+    static const sim_pki_given none = {0};
+    if (!g)
+        g = &none;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return sim_errf(err, SIM_EIO, "pki: cannot create %s: %s", dir, strerror(errno));
     EVP_PKEY *ci = NULL, *eum = NULL, *tlsca = NULL;
@@ -220,9 +237,9 @@ sim_rc sim_pki_generate(const char *dir, sim_err *err)
         rc = sim_errf(err, SIM_ECRYPTO, "pki: CI certificate without a subject key identifier");
         goto out;
     }
-    if ((rc = gp_entity(dir, "smdp", SIM_CERT_TYPE_SMDP, ci, ci_ski, &man, err)) ||
-        (rc = gp_entity(dir, "smsr", SIM_CERT_TYPE_SMSR, ci, ci_ski, &man, err)) ||
-        (rc = gp_entity(dir, "smsr2", SIM_CERT_TYPE_SMSR, ci, ci_ski, &man, err)))
+    if ((rc = gp_entity(dir, "smdp", SIM_CERT_TYPE_SMDP, ci, ci_ski, g->smdp_pub, &man, err)) ||
+        (rc = gp_entity(dir, "smsr", SIM_CERT_TYPE_SMSR, ci, ci_ski, g->smsr_pub, &man, err)) ||
+        (rc = gp_entity(dir, "smsr2", SIM_CERT_TYPE_SMSR, ci, ci_ski, NULL, &man, err)))
         goto out;
     sim_buf_printf(&man, "smdp.oid=%s\nsmsr.oid=%s\nsmsr2.oid=%s\ntls.ca.cert=tls-ca.crt\ntls.ca.key=tls-ca.key\n",
                    SIM_OID_SMDP, SIM_OID_SMSR, SIM_OID_SMSR2);
@@ -251,6 +268,29 @@ sim_rc sim_pki_generate(const char *dir, sim_err *err)
         sim_buf_printf(&man, "tls.%s.oid=%s\ntls.%s.role=%s\ntls.%s.cert=tls-%s.crt\ntls.%s.key=tls-%s.key\n",
                        roles[i].name, roles[i].oid, roles[i].name, roles[i].ou, roles[i].name, roles[i].name,
                        roles[i].name, roles[i].name);
+    }
+    if (g->tls_pub) {
+        /* the appliance's own TLS certificate (both roles, one HSM key), for the given public point */
+        EVP_PKEY *k = NULL;
+        if ((rc = sim_ec_pub_from_point(SIM_CURVE_P256, g->tls_pub, 65, &k, err)))
+            goto out;
+        char san[256];
+        snprintf(san, sizeof san, "DNS:smbox.smbox.test,DNS:localhost,IP:127.0.0.1,URI:urn:oid:%s,URI:urn:oid:%s",
+                 SIM_OID_SMDP, SIM_OID_SMSR);
+        X509 *c = mkcert(k, "smbox", "SM-DP+SM-SR", tlscac, tlsca, 0, san, 825);
+        EVP_PKEY_free(k);
+        if (!c) {
+            rc = sim_errf(err, SIM_ECRYPTO, "pki: TLS certificate for the given key failed");
+            goto out;
+        }
+        rc = write_cert(dir, "tls-smbox.crt", c, err);
+        X509_free(c);
+        if (rc)
+            goto out;
+        char phx[131];
+        sim_hex(phx, g->tls_pub, 65);
+        phx[130] = 0;
+        sim_buf_printf(&man, "tls.smbox.cert=tls-smbox.crt\ntls.smbox.pub=%s\n", phx);
     }
     uint8_t tk[16];
     char hx[40], p[1024];

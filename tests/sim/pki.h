@@ -22,6 +22,16 @@
 /* Writes a fresh PKI into dir (created if needed). Private keys and the transport key get mode 0600. */
 sim_rc sim_pki_generate(const char *dir, sim_err *err);
 
+/* Public keys held elsewhere (the appliance's HSM), 65-byte uncompressed P-256 points; NULL = a
+ * fresh key written into the PKI. smdp_pub / smsr_pub: the SM-DP / SM-SR GP certificates (7F21) are
+ * issued for them (no *-gp.key; the manifest gets smdp.gppub / smsr.gppub instead of *.gpkey).
+ * tls_pub: also issue tls-smbox.crt (TLS CA, subject OU=SM-DP+SM-SR CN=smbox, SAN localhost,
+ * 127.0.0.1 and both role OIDs) for that key; manifest tls.smbox.cert, tls.smbox.pub. */
+typedef struct sim_pki_given {
+    const uint8_t *smdp_pub, *smsr_pub, *tls_pub;
+} sim_pki_given;
+sim_rc sim_pki_generate2(const char *dir, const sim_pki_given *g, sim_err *err);
+
 /* What the EUM side of the simulator needs from a PKI directory. */
 typedef struct sim_pki {
     EVP_PKEY *ci_pub;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "tests/sim/batch.h"
+#include "tests/sim/cert.h"
 #include "tests/sim/ec.h"
 #include "tests/sim/state.h"
 #include "tests/sim/testutil.h"
@@ -219,12 +220,80 @@ static void test_es1_bodies(void **st)
     tu_rmrf(dir);
 }
 
+/* `sim pki --smdp-pub/--smsr-pub/--tls-pub`: certificates for keys held elsewhere (the appliance's HSM) */
+static void test_pki_given_keys(void **st)
+{
+    (void)st;
+    char dir[64], pkidir[128], p[256];
+    assert_non_null(tu_tmpdir(dir, sizeof dir));
+    snprintf(pkidir, sizeof pkidir, "%s/pki", dir);
+    sim_err err = {0};
+    EVP_PKEY *dp = NULL, *sr = NULL, *tls = NULL, *ci = NULL;
+    uint8_t dpt[65], spt[65], tpt[65];
+    assert_int_equal(sim_ec_keygen(SIM_CURVE_P256, &dp, &err), SIM_OK);
+    assert_int_equal(sim_ec_keygen(SIM_CURVE_P256, &sr, &err), SIM_OK);
+    assert_int_equal(sim_ec_keygen(SIM_CURVE_P256, &tls, &err), SIM_OK);
+    assert_int_equal(sim_ec_pub_point(dp, dpt, &err), SIM_OK);
+    assert_int_equal(sim_ec_pub_point(sr, spt, &err), SIM_OK);
+    assert_int_equal(sim_ec_pub_point(tls, tpt, &err), SIM_OK);
+    sim_pki_given g = {dpt, spt, tpt};
+    if (sim_pki_generate2(pkidir, &g, &err))
+        fail_msg("pki: %s", err.msg);
+    snprintf(p, sizeof p, "%s/ci.crt", pkidir);
+    assert_int_equal(sim_pem_cert_pub(p, &ci, NULL, &err), SIM_OK);
+    const char *names[2] = {"smdp", "smsr"};
+    const uint8_t *pts[2] = {dpt, spt};
+    const uint8_t types[2] = {SIM_CERT_TYPE_SMDP, SIM_CERT_TYPE_SMSR};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s-gp.cert", pkidir, names[i]);
+        sim_buf b;
+        sim_buf_init(&b);
+        assert_int_equal(sim_read_file(p, &b, NULL), SIM_OK);
+        sim_gpcert c;
+        assert_int_equal(sim_gpcert_parse(b.p, b.len, &c, &err), SIM_OK);
+        assert_int_equal(sim_gpcert_verify(&c, ci, &err), SIM_OK);   /* signed by the CI */
+        assert_memory_equal(c.pub, pts[i], 65);                        /* for the given key */
+        assert_int_equal(c.cert_type, types[i]);
+        sim_buf_free(&b);
+        snprintf(p, sizeof p, "%s/%s-gp.key", pkidir, names[i]);
+        struct stat sb;
+        assert_int_not_equal(stat(p, &sb), 0);                          /* no key file written */
+        char v[200], hx[131];
+        snprintf(p, sizeof p, "%s.gppub", names[i]);
+        assert_int_equal(sim_manifest_get(pkidir, p, v, sizeof v, &err), SIM_OK);
+        sim_hex(hx, pts[i], 65);
+        hx[130] = 0;
+        assert_string_equal(v, hx);
+    }
+    /* smsr2 stays a generated key, and the TLS certificate for the given key is in the manifest */
+    char v[64], tp[256];
+    assert_int_equal(sim_manifest_get(pkidir, "smsr2.gpkey", v, sizeof v, &err), SIM_OK);
+    assert_int_equal(sim_manifest_get(pkidir, "tls.smbox.cert", v, sizeof v, &err), SIM_OK);
+    EVP_PKEY *tpub = NULL;
+    uint8_t got[65];
+    snprintf(tp, sizeof tp, "%s/%.60s", pkidir, v);
+    assert_int_equal(sim_pem_cert_pub(tp, &tpub, NULL, &err), SIM_OK);
+    assert_int_equal(sim_ec_pub_point(tpub, got, &err), SIM_OK);
+    assert_memory_equal(got, tpt, 65);
+    /* the EUM side still loads */
+    sim_pki pki;
+    assert_int_equal(sim_pki_load(pkidir, &pki, &err), SIM_OK);
+    sim_pki_free(&pki);
+    EVP_PKEY_free(tpub);
+    EVP_PKEY_free(ci);
+    EVP_PKEY_free(dp);
+    EVP_PKEY_free(sr);
+    EVP_PKEY_free(tls);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_fleet_10k),
         cmocka_unit_test(test_es1_bodies),
+        cmocka_unit_test(test_pki_given_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
