@@ -1,4 +1,5 @@
-/* smctl profile | order: SM-DP template inspection and in-memory order dry runs. */
+/* smctl profile | order | mno: SM-DP templates (check, import), batch orders (dry run, import into
+ * stock) and MNO transport keys (development import). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,9 +8,13 @@
 #include <unistd.h>
 
 #include "appliance/smctl.h"
+#include "appliance/smdp/batch.h"
+#include "appliance/smdp/dp_stock.h"
 #include "appliance/smdp/mnofile.h"
+#include "appliance/smdp/mnokey.h"
 #include "appliance/smdp/order.h"
 #include "appliance/smdp/saip.h"
+#include "appliance/smdp/template.h"
 #include "lib/secmem.h"
 
 void smctl_profile_help(FILE *out)
@@ -17,7 +22,14 @@ void smctl_profile_help(FILE *out)
     fprintf(out, "  check-template FILE\n"
                  "           decode a profile package (SAIP DER) and check its structure; prints the format\n"
                  "           version, ICCID, PEs, mandatory services and the personalisable values found\n"
-                 "           (where they are, never their secret contents); exit status 1 if it fails\n");
+                 "           (where they are, never their secret contents); exit status 1 if it fails\n"
+                 "  import-template FILE [--type NAME] [--mno MNO]\n"
+                 "           decode and check a template as check-template does, then store it in the database\n"
+                 "           as profile type NAME (default: the file name without extension), the template\n"
+                 "           orders name; --mno binds it to one MNO (default: any). A template that fails a\n"
+                 "           check is refused and nothing is stored; importing a name again replaces it\n"
+                 "  stock TYPE [--mno MNO]\n"
+                 "           counts of a profile type's stock: available, reserved, installed, retired\n");
 }
 
 void smctl_order_help(FILE *out)
@@ -28,7 +40,22 @@ void smctl_order_help(FILE *out)
             "           personalises and seals every profile, prints the ICCID/IMSI list and writes the MNO\n"
             "           output file (default ORDERFILE.mno.csv); nothing is stored. The MNO transport key\n"
             "           <hsm.key_prefix>-mno-<mno> must be in the token, unless --ephemeral-transport-key\n"
-            "           makes a throw-away session key (then op-enc decrypts to a meaningless OP)\n");
+            "           makes a throw-away session key (then op-enc decrypts to a meaningless OP)\n"
+            "  import ORDERFILE [--out FILE]\n"
+            "           run the order against its imported template (profile import-template) and store every\n"
+            "           sealed profile in stock with the batch, in one transaction (all or nothing); writes\n"
+            "           the MNO output file (default ORDERFILE.mno.csv, mode 0600: it holds Ki/OPc encrypted\n"
+            "           under the MNO transport key <hsm.key_prefix>-mno-<mno>, which must be in the HSM)\n");
+}
+
+void smctl_mno_help(FILE *out)
+{
+    fprintf(out,
+            "  transport-key import --mno ID FILE\n"
+            "           DEVELOPMENT: import an MNO transport key (FILE: 32, 48 or 64 hex digits) as the HSM token\n"
+            "           key <hsm.key_prefix>-mno-<ID>: sensitive, never extractable, encrypt/decrypt/derive;\n"
+            "           prints its KCV. Never replaces an existing key. Production exchanges transport keys by\n"
+            "           key ceremony (SECURITY.md), the value never in a file on the appliance\n");
 }
 
 /* Reads a whole file (at most max bytes) into malloc'd or, when locked, secure memory. */
@@ -181,11 +208,72 @@ static int check_template(int argc, char **argv)
     return rc;
 }
 
+static int import_template(smctl_ctx *c, int argc, char **argv)
+{
+    const char *path = NULL, *type = NULL, *mno = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--type") && i + 1 < argc)
+            type = argv[++i];
+        else if (!strcmp(argv[i], "--mno") && i + 1 < argc)
+            mno = argv[++i];
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
+        else
+            return smctl_fail("usage: smctl profile import-template FILE [--type NAME] [--mno MNO]");
+    }
+    if (!path)
+        return smctl_fail("usage: smctl profile import-template FILE [--type NAME] [--mno MNO]");
+    char name[SMDP_NAME_MAX + 1];
+    if (type)
+        snprintf(name, sizeof name, "%s", type);
+    else
+        smdp_template_name_from_path(path, name, sizeof name);
+    uint8_t *der = NULL;
+    size_t len = 0, cap = 0;
+    if (read_all(path, SAIP_MAX_PACKAGE, false, &der, &len, &cap) != 0)
+        return 1;
+    db_conn *db = smctl_db(c);
+    if (!db) {
+        free(der);
+        return 1;
+    }
+    smdp_template_info in;
+    sm_err err = {0};
+    sm_rc rc = smdp_template_import(db, smctl_actor(), der, len, name, mno, &in, &err);
+    free(der);
+    smctl_audit_cmd(c, argc, argv, rc == SM_OK ? "ok" : "refused");
+    if (rc != SM_OK)
+        return smctl_fail("%s: %s", path, err.msg);
+    printf("imported template %s: SAIP %u.%u, %zu PEs, %zu bytes, ICCID %s%s%s; downloads reserve %lld bytes\n",
+           in.name, in.major, in.minor, in.npes, in.len, in.iccid, in.header_type[0] ? ", header type " : "",
+           in.header_type, (long long)in.required_memory);
+    return 0;
+}
+
+static int stock_counts(smctl_ctx *c, int argc, char **argv)
+{
+    if (argc < 3 || argc == 4 || argc > 5 || (argc == 5 && strcmp(argv[3], "--mno")))
+        return smctl_fail("usage: smctl profile stock TYPE [--mno MNO]");
+    db_conn *db = smctl_db(c);
+    if (!db)
+        return 1;
+    dp_stock_counts n;
+    sm_err err = {0};
+    if (dp_stock_count(db, argv[2], argc == 5 ? argv[4] : NULL, &n, &err) != SM_OK)
+        return smctl_fail("%s", err.msg);
+    printf("profile type %s%s%s: available %ld, reserved %ld, installed %ld, retired %ld\n", argv[2],
+           argc == 5 ? " of " : "", argc == 5 ? argv[4] : "", n.available, n.reserved, n.installed, n.retired);
+    return 0;
+}
+
 int smctl_profile_main(smctl_ctx *c, int argc, char **argv)
 {
-    (void)c;
     if (argc >= 2 && !strcmp(argv[1], "check-template"))
         return check_template(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "import-template"))
+        return import_template(c, argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "stock"))
+        return stock_counts(c, argc, argv);
     smctl_profile_help(stderr);
     return 2;
 }
@@ -309,10 +397,151 @@ done:
     return rc;
 }
 
+/* Writes a file readable by its owner only (the MNO file holds encrypted subscriber keys). */
+static int write_private(const char *path, const void *p, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return smctl_fail("%s: %s", path, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const uint8_t *)p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return smctl_fail("%s: %s", path, strerror(errno));
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0)
+        return smctl_fail("%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int order_import(smctl_ctx *c, int argc, char **argv)
+{
+    const char *order_path = NULL, *out_path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_path = argv[++i];
+        else if (argv[i][0] != '-' && !order_path)
+            order_path = argv[i];
+        else
+            return smctl_fail("usage: smctl order import ORDERFILE [--out FILE]");
+    }
+    if (!order_path)
+        return smctl_fail("usage: smctl order import ORDERFILE [--out FILE]");
+    char defout[4096];
+    if (!out_path) {
+        snprintf(defout, sizeof defout, "%s.mno.csv", order_path);
+        out_path = defout;
+    }
+    const sm_config *cfg = smctl_config(c);
+    if (!cfg)
+        return 1;
+    uint8_t *text = NULL;
+    size_t tlen = 0, tcap = 0;
+    if (read_all(order_path, SMDP_ORDER_MAX_BYTES, true, &text, &tlen, &tcap) != 0)
+        return 1;
+    int rc = 1;
+    hsm_sess *s = smctl_hsm(c);
+    db_conn *db = s ? smctl_db(c) : NULL;
+    if (db) {
+        smdp_batch_req req = {.text = (const char *)text, .len = tlen, .key_prefix = cfg->hsm.key_prefix,
+                              .actor = smctl_actor(), .requester = smctl_actor()};
+        smdp_batch_result res;
+        sm_err err = {0};
+        if (smdp_batch_import(db, s, &req, &res, &err) != SM_OK) {
+            smctl_audit_cmd(c, argc, argv, "refused");
+            smctl_fail("%s: %s (nothing was stored)", order_path, err.msg);
+        } else {
+            smctl_audit_cmd(c, argc, argv, "ok");
+            printf("batch %lld: %llu profiles of %s for %s from template %s stored in stock, ICCID %s .. %s\n",
+                   (long long)res.batch_id, (unsigned long long)res.quantity, res.profile_type, res.mno,
+                   res.template_id, res.first_iccid, res.last_iccid);
+            rc = write_private(out_path, res.mno_file.data, res.mno_file.len);
+            if (!rc)
+                printf("MNO output file: %s\n", out_path);
+            else
+                fprintf(stderr, "smctl: the batch is stored; its MNO file is kept in the database (batch %lld)\n",
+                        (long long)res.batch_id);
+        }
+        smdp_batch_result_free(&res);
+    }
+    sm_secmem_free(text, tcap);
+    return rc;
+}
+
 int smctl_order_main(smctl_ctx *c, int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "dry-run"))
         return dry_run(c, argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "import"))
+        return order_import(c, argc, argv);
     smctl_order_help(stderr);
     return 2;
 }
+
+/* ---- mno transport-key import ------------------------------------------------------------ */
+
+static int transport_key_import(smctl_ctx *c, int argc, char **argv)
+{
+    const char *mno = NULL, *path = NULL;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--mno") && i + 1 < argc)
+            mno = argv[++i];
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
+        else
+            return smctl_fail("usage: smctl mno transport-key import --mno ID FILE");
+    }
+    if (!mno || !path)
+        return smctl_fail("usage: smctl mno transport-key import --mno ID FILE");
+    const sm_config *cfg = smctl_config(c);
+    if (!cfg)
+        return 1;
+    uint8_t *text = NULL;
+    size_t tlen = 0, tcap = 0;
+    if (read_all(path, 4096, true, &text, &tlen, &tcap) != 0)
+        return 1;
+    uint8_t *key = sm_secmem_alloc(32);
+    int rc = 1;
+    sm_err err = {0};
+    size_t kl = 0;
+    hsm_sess *s = NULL;
+    if (!key) {
+        smctl_fail("cannot allocate locked memory");
+    } else if (smdp_mnokey_parse((const char *)text, tlen, key, &kl, &err) != SM_OK) {
+        smctl_fail("%s: %s", path, err.msg);
+    } else if ((s = smctl_hsm(c))) {
+        char label[HSM_LABEL_MAX + 1];
+        uint8_t kcv[3];
+        sm_rc r = smdp_mnokey_import(s, cfg->hsm.key_prefix, mno, key, kl, label, kcv, &err);
+        char why[200];
+        if (smctl_db_try(c, why, sizeof why))
+            smctl_audit_cmd(c, argc, argv, r == SM_OK ? "ok" : "refused");
+        if (r != SM_OK) {
+            smctl_fail("%s", err.msg);
+        } else {
+            printf("imported %s: AES-%zu token key, sensitive, never extractable (encrypt, decrypt, derive); "
+                   "KCV %02x%02x%02x\nDEVELOPMENT ONLY: delete %s; production exchanges transport keys by "
+                   "ceremony\n",
+                   label, kl * 8, kcv[0], kcv[1], kcv[2], path);
+            rc = 0;
+        }
+    }
+    if (key)
+        sm_secmem_free(key, 32);
+    sm_secmem_free(text, tcap);
+    return rc;
+}
+
+int smctl_mno_main(smctl_ctx *c, int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "transport-key") && !strcmp(argv[2], "import"))
+        return transport_key_import(c, argc, argv);
+    smctl_mno_help(stderr);
+    return 2;
+}
+
