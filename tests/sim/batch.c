@@ -44,13 +44,13 @@ static const char *state_name(uint8_t lcs)
     return lcs == SIM_LCS_ENABLED ? "Enabled" : lcs == SIM_LCS_DISABLED ? "Disabled" : "Created";
 }
 
-static sim_rc record(sim_buf *b, const sim_euicc *e, const sim_pki *pki, const char *ts, sim_err *err)
+static sim_rc record(sim_buf *b, const sim_euicc *e, const sim_pki *pki, const char *ts, int http, sim_err *err)
 {
     char eid[33];
     eid_digits(e->eid, eid);
     size_t start = b->len;
     sim_buf_printf(b, "eis;eid=%s;eum-id=%s;production-date=%s;platform-type=smbox-sim;platform-version=1.0.0;"
-                      "rpv=3.2.0;spv=9.2.0;cattp=0;http=1;isdp-elf-aid=", eid, pki->eum_oid, ts);
+                      "rpv=3.2.0;spv=9.2.0;cattp=0;http=%d;isdp-elf-aid=", eid, pki->eum_oid, ts, http);
     sim_buf_hex(b, SIM_AID_ELF.b, 16);
     sim_buf_str(b, ";isdp-module-aid=");
     sim_buf_hex(b, SIM_AID_MODULE.b, 16);
@@ -95,7 +95,7 @@ static sim_rc record(sim_buf *b, const sim_euicc *e, const sim_pki *pki, const c
 
 /* ES1.RegisterEIS SOAP body. The EumSignature covers the exact bytes of <EumSignedInfo>..</EumSignedInfo>
  * as written (no canonicalisation transform); see docs/euicc-batch-format.md. */
-static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const char *dir, sim_err *err)
+static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const char *dir, int http, sim_err *err)
 {
     char eid[33], path[1024];
     eid_digits(e->eid, eid);
@@ -117,10 +117,10 @@ static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const 
     sim_buf_printf(&si, "</Sdin><Role>ECASD</Role><Keyset><Version>115</Version><Type>CA</Type><Certificate><Index>1</Index>"
                         "<CaId>%s</CaId><Value>", pki->eum_oid);
     sim_buf_hex(&si, e->cert, e->certlen);
-    sim_buf_str(&si, "</Value></Certificate></Keyset></Ecasd><EuiccCapabilities><CattpSupport>false</CattpSupport>"
-                     "<HttpSupport>true</HttpSupport><HttpVersion>1.1.0</HttpVersion><SecurePacketVersion>9.2.0"
+    sim_buf_printf(&si, "</Value></Certificate></Keyset></Ecasd><EuiccCapabilities><CattpSupport>false</CattpSupport>"
+                     "<HttpSupport>%s</HttpSupport><HttpVersion>1.1.0</HttpVersion><SecurePacketVersion>9.2.0"
                      "</SecurePacketVersion><RemoteProvisioningVersion>3.2.0</RemoteProvisioningVersion>"
-                     "</EuiccCapabilities></EumSignedInfo>");
+                     "</EuiccCapabilities></EumSignedInfo>", http ? "true" : "false");
     uint8_t dg[32], sig[64];
     sim_rc rc = sim_buf_check(&si, err);
     if (!rc && !(rc = sim_sha256(si.p, si.len, dg, err)))
@@ -234,9 +234,10 @@ sim_rc sim_batch_write(const sim_fleet *f, const sim_pki *pki, const char *dir, 
                    pki->eum_oid, pki->tk_id, ts);
     sim_rc rc = SIM_OK;
     for (size_t i = 0; !rc && i < f->n; i++) {
-        rc = record(&b, f->cards[i], pki, ts, err);
+        int http = i + f->sms_only < f->n; /* the last sms_only cards declare no HTTPS support */
+        rc = record(&b, f->cards[i], pki, ts, http, err);
         if (!rc && with_es1)
-            rc = es1(f->cards[i], pki, ts, dir, err);
+            rc = es1(f->cards[i], pki, ts, dir, http, err);
     }
     uint8_t h[32];
     if (!rc && !(rc = sim_buf_check(&b, err)) && !(rc = sim_sha256(b.p, b.len, h, err))) {

@@ -18,6 +18,7 @@ typedef struct sim_fleet {
     uint8_t ci_point[65];
     /* open-addressing indexes (rebuilt by sim_fleet_index) */
     size_t *by_eid, *by_msisdn, slots;
+    size_t sms_only;              /* batch: the last sms_only cards declare no HTTPS support (http=0) */
 } sim_fleet;
 
 typedef struct sim_fleet_opts {

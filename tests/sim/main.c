@@ -18,7 +18,7 @@ static void usage(void)
     fputs("usage:\n"
           "  sim pki --out DIR [--smdp-pub HEX] [--smsr-pub HEX] [--tls-pub HEX]\n"
           "  sim fleet --count N --out DIR [--pki DIR] [--first-serial N] [--memory BYTES] [--sr-sms ADDR]\n"
-          "            [--msisdn-prefix DIGITS] [--no-es1]\n"
+          "            [--msisdn-prefix DIGITS] [--no-es1] [--sms-only N]\n"
           "  sim run --state DIR [--smpp-listen ADDR:PORT] [--sm-sr-url https://HOST:PORT/PATH] [--ctl PATH]\n"
           "          [--notif-retry-ms MS] [--refresh-ms MS] [--attach-spread-ms MS] [--no-first-attach] [-v]\n"
           "  sim show [--state DIR] EID\n"
@@ -113,6 +113,9 @@ static int cmd_fleet(int argc, char **argv)
     sim_fleet_init(&f);
     snprintf(sd, sizeof sd, "%s/state", out);
     int rc = 0;
+    f.sms_only = opt(argc, argv, "--sms-only") ? strtoul(opt(argc, argv, "--sms-only"), NULL, 10) : 0;
+    if (f.sms_only > o.count)
+        f.sms_only = o.count;
     if (sim_fleet_create(&f, &pki, &o, &e) || sim_batch_write(&f, &pki, out, !flag(argc, argv, "--no-es1"), &e) ||
         sim_state_save(&f, sd, &e))
         rc = fail(&e);

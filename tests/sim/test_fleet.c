@@ -179,7 +179,33 @@ static void test_es1_bodies(void **st)
     sim_fleet_init(&f);
     sim_fleet_opts o = {.count = 3, .first_serial = 1};
     assert_int_equal(sim_fleet_create(&f, &pki, &o, &err), SIM_OK);
+    f.sms_only = 1; /* the last card declares no HTTPS support */
     assert_int_equal(sim_batch_write(&f, &pki, out, 1, &err), SIM_OK);
+    {
+        char bp[256];
+        snprintf(bp, sizeof bp, "%s/euicc-batch.txt", out);
+        sim_buf bb;
+        sim_buf_init(&bb);
+        assert_int_equal(sim_read_file(bp, &bb, NULL), SIM_OK);
+        sim_buf_u8(&bb, 0);
+        const char *r1 = strstr((const char *)bb.p, "\neis;"), *r3 = strrchr((const char *)bb.p, '\n');
+        assert_non_null(r1);
+        assert_non_null(strstr(r1, ";http=1;"));
+        while (r3 > r1 && strncmp(r3, "\neis;", 5))
+            r3--;
+        assert_non_null(strstr(r3, ";http=0;"));
+        assert_null(strstr(r3 + 1, ";http=1;"));
+        sim_buf_free(&bb);
+        /* the batch still verifies (the flag is signed like every field) */
+        EVP_PKEY *ep = NULL;
+        char ec[256];
+        snprintf(ec, sizeof ec, "%s/eum1.crt", pkidir);
+        assert_int_equal(sim_pem_cert_pub(ec, &ep, NULL, NULL), SIM_OK);
+        size_t cnt = 0;
+        assert_int_equal(sim_batch_verify(bp, ep, pki.tk, NULL, NULL, &cnt, &err), SIM_OK);
+        assert_int_equal(cnt, 3);
+        EVP_PKEY_free(ep);
+    }
     char p[256];
     uint8_t eid[16];
     sim_eid_make(2, eid);
