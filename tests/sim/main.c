@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tests/sim/batch.h"
@@ -22,6 +24,7 @@ static void usage(void)
           "  sim run --state DIR [--smpp-listen ADDR:PORT] [--sm-sr-url https://HOST:PORT/PATH] [--ctl PATH]\n"
           "          [--notif-retry-ms MS] [--refresh-ms MS] [--attach-spread-ms MS] [--no-first-attach] [-v]\n"
           "  sim show [--state DIR] EID\n"
+          "  sim ctl --ctl PATH COMMAND [ARGS...]   (one control command to a running `sim run`)\n"
           "  sim tool ecka|scp03t-open|scp03t-unwrap|scp80-unwrap|scp80-por|package ...\n"
           "  sim bench [--seconds S] [--profile DER]\n",
           stderr);
@@ -157,6 +160,72 @@ static int cmd_run(int argc, char **argv)
     return 0;
 }
 
+/* one command on the control socket of a running simulator; prints the answer; status 1 on ERR */
+static int cmd_ctl(int argc, char **argv)
+{
+    const char *path = opt(argc, argv, "--ctl");
+    char line[1024] = "";
+    size_t l = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--ctl")) {
+            i++;
+            continue;
+        }
+        int k = snprintf(line + l, sizeof line - l, "%s%s", l ? " " : "", argv[i]);
+        if (k < 0 || (size_t)k >= sizeof line - l) {
+            fprintf(stderr, "sim: command too long\n");
+            return 2;
+        }
+        l += (size_t)k;
+    }
+    if (!path || !l) {
+        usage();
+        return 2;
+    }
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || strlen(path) >= sizeof a.sun_path) {
+        fprintf(stderr, "sim: bad control socket path %s\n", path);
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fprintf(stderr, "sim: cannot reach %s: %s\n", path, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    line[l++] = '\n';
+    if (write(fd, line, l) != (ssize_t)l) {
+        close(fd);
+        return 1;
+    }
+    /* print until the final line (OK... / ERR...) */
+    char buf[4096], cur[2048];
+    size_t cl = 0;
+    int rc = -1;
+    ssize_t r;
+    while (rc < 0 && (r = read(fd, buf, sizeof buf)) > 0) {
+        fwrite(buf, 1, (size_t)r, stdout);
+        for (ssize_t i = 0; i < r && rc < 0; i++) {
+            if (buf[i] != '\n') {
+                if (cl < sizeof cur - 1)
+                    cur[cl++] = buf[i];
+                continue;
+            }
+            cur[cl] = 0;
+            if (!strncmp(cur, "OK", 2))
+                rc = 0;
+            else if (!strncmp(cur, "ERR", 3))
+                rc = 1;
+            cl = 0;
+        }
+    }
+    close(fd);
+    return rc < 0 ? 1 : rc;
+}
+
 static int cmd_show(int argc, char **argv)
 {
     const char *state = opt(argc, argv, "--state");
@@ -201,6 +270,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "fleet")) return cmd_fleet(n, a);
     if (!strcmp(c, "run")) return cmd_run(n, a);
     if (!strcmp(c, "show")) return cmd_show(n, a);
+    if (!strcmp(c, "ctl")) return cmd_ctl(n, a);
     if (!strcmp(c, "tool")) return sim_tool_main(n, a);
     if (!strcmp(c, "bench")) {
         const char *s = opt(n, a, "--seconds"), *p = opt(n, a, "--profile");
