@@ -76,7 +76,7 @@ cat <<EOF
    ES interfaces (HTTPS, mutual TLS)   https://127.0.0.1:$es_port   (SM-DP 2.999.20.1 + SM-SR 2.999.30.1)
    SCP81 admin endpoint (PSK-TLS)      https://127.0.0.1:$admin_port   (devices open their sessions here)
    SMSC (simulator, SMPP 3.4)          127.0.0.1:$smpp_port   (smboxd's ES5 SMS channel)
-   simulator control socket            $var/sim.sock   (e.g. printf 'list 5\\n' | nc -U $var/sim.sock)
+   simulator control socket            $var/sim.sock   (e.g. $sim ctl --ctl $var/sim.sock list 5)
    MNO endpoint (async answers)        https://127.0.0.1:$mno_port   (the demo command listens there)
    PostgreSQL (embedded)               $var/pg   (unix socket only)
    HSM token (SoftHSM2)                $var/softhsm   (keys: $bin/smctl hsm list)

@@ -405,8 +405,11 @@ long e2e_sim_stat(e2e_world *w, const char *name)
     if (!s)
         return -1;
     char key[64];
-    snprintf(key, sizeof key, " %s=", name);
-    char *line = fmt(" %s", s);
+    snprintf(key, sizeof key, "\n%s=", name);
+    char *line = fmt("\n%s", s);
+    for (char *q = line; *q; q++) /* one key=value per line, or several on one line */
+        if (*q == ' ')
+            *q = '\n';
     char *p = strstr(line, key);
     long v = p ? strtol(p + strlen(key), NULL, 10) : -1;
     free(line);
