@@ -286,6 +286,20 @@ static TYPE(es7_auth_out, "ES7-AuthenticateSMSRResponse", 0);
 static const es_field es7_handover_in_f[] = {SUB("Eis", 1, 1, eis)};
 static TYPE(es7_handover_in, "ES7-HandoverEUICCRequest", 0);
 
+/* ---- smbox extensions: not in the GSMA schema; Action URIs urn:smbox:..., docs/sm-sr.md ---------- */
+
+static const es_field batch_rej_f[] = {
+    INT("Line", 1, 1, 1, INT_MAXV), EID("Eid", 0), STR("Reason", 1, 1, 64), STR("Message", 0, 1, 0),
+};
+static TYPE(batch_rej, "ImportEISBatchRejectedType", 0);
+static const es_field es1_batch_in_f[] = {STR("Batch", 1, 1, 0)};
+static TYPE(es1_batch_in, "ES1-ImportEISBatchRequest", 0);
+static const es_field es1_batch_out_f[] = {
+    INT("Records", 1, 1, 0, INT_MAXV), INT("Imported", 1, 1, 0, INT_MAXV), INT("Unchanged", 1, 1, 0, INT_MAXV),
+    SUB("Rejected", 0, 0, batch_rej),
+};
+static TYPE(es1_batch_out, "ES1-ImportEISBatchResponse", 0);
+
 /* ---- the table -------------------------------------------------------------------------------- */
 
 #define A "http://gsma.com/"
@@ -299,6 +313,10 @@ const es_function es_functions[] = {
     {"RegisterEIS", ES_IF_ES1, ES_SYNC, ES_R_EUM, SR, &es1_register_in, &empty,
      A "ES1/eUICCManagement/ES1-RegisterEISRequest", A "ES1/eUICCManagement/ES1-RegisterEISResponse",
      "Registers the EIS of a new eUICC at the SM-SR."},
+    {"ImportEISBatch", ES_IF_ES1, ES_SYNC, ES_R_EUM, SR, &es1_batch_in, &es1_batch_out,
+     "urn:smbox:es1:ImportEISBatchRequest", "urn:smbox:es1:ImportEISBatchResponse",
+     "smbox extension: registers the eUICCs of an EUM batch file (docs/euicc-batch-format.md), all or nothing per "
+     "record, with a report of every rejected record."},
 
     /* ES2: MNO -> SM-DP; notifications SM-DP -> MNO (sent only) */
     {"GetEIS", ES_IF_ES2, ES_SYNC, MNO, DP, &es2_geteis_in, &eis_out, A "ES2/DataPreparation/ES2-GetEISRequest",

@@ -101,4 +101,6 @@ void smsr_ctx_free(smsr_ctx *x)
     for (size_t i = 0; i < x->nci; i++)
         free(x->ci[i]);
     x->nci = 0;
+    free(x->bound);
+    x->bound = NULL;
 }

@@ -21,6 +21,8 @@
 typedef struct smsr_es5_ops {
     sm_rc (*submit)(db_conn *c, const es5_request *r, int64_t *req_id, sm_err *err);
     sm_rc (*cancel)(db_conn *c, int64_t req_id, sm_err *err);
+    void (*kick)(void *arg);          /* a request was queued: deliver soon (may be NULL) */
+    void *kick_arg;
 } smsr_es5_ops;
 
 typedef struct smsr_ctx {
@@ -36,6 +38,7 @@ typedef struct smsr_ctx {
     void *kick_arg;
     es5_channel platform_channel;     /* ISD-R platform commands (enable, disable, delete) */
     long default_validity_s;          /* procedures whose call named no ValidityPeriod */
+    void *bound;                      /* the handlers' arguments (smsr_bind) */
 } smsr_ctx;
 
 /* Fills a context from the configuration: identifiers, key labels, the CI certificate file (PEM or
@@ -49,6 +52,9 @@ void smsr_ctx_free(smsr_ctx *x);
 sm_rc smsr_register_kinds(smsr_ctx *x, db_engine *e, sm_err *err);
 /* Binds the ES1, ES3 and ES4 handlers of the SM-SR on an ES server (sets x->srv). */
 sm_rc smsr_bind(smsr_ctx *x, es_server *srv, sm_err *err);
+/* Runs the SM-SR handler of call->fn as a bound handler would (tests drive decoded calls with it).
+ * SM_ENOTFOUND when the SM-SR serves no such function. */
+sm_rc smsr_dispatch(const smsr_ctx *x, es_call *call);
 /* The eUICC notification handler (es5_notification_fn; arg is the smsr_ctx). */
 sm_rc smsr_on_notification(db_conn *c, const es5_notification *n, void *arg, sm_err *err);
 

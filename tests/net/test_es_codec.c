@@ -59,8 +59,10 @@ static void check_type(const es_type *t, int depth)
 
 static void test_table(void **state)
 {
-    size_t nops = sizeof wsdl_ops / sizeof wsdl_ops[0];
-    assert_int_equal(es_nfunctions, nops);
+    size_t nops = sizeof wsdl_ops / sizeof wsdl_ops[0], ngsma = 0;
+    for (size_t i = 0; i < es_nfunctions; i++) /* smbox extensions (urn:smbox: actions) are not WSDL operations */
+        ngsma += !strncmp(es_functions[i].req_action, "http://gsma.com/", 16);
+    assert_int_equal(ngsma, nops);
     for (size_t i = 0; i < nops; i++) {
         const es_function *f = es_function_by_qname(wsdl_ops[i]);
         assert_non_null(f);

@@ -180,6 +180,8 @@ static void test_every_message_validates(void **state)
     int n = 0;
     for (size_t i = 0; i < es_nfunctions; i++) {
         const es_function *f = &es_functions[i];
+        if (strncmp(f->req_action, "http://gsma.com/", 16))
+            continue; /* smbox extensions are not in the GSMA schema */
         if (f->mode == ES_NOTIFY) {
             check(f, ES_KIND_NOTIFICATION, f->in);
             n++;

@@ -44,6 +44,7 @@ typedef struct fx {
     char sim[512];
     smsr_ctx x;
     int ndb;
+    int own_hsm;        /* the token is this fixture's (else the caller's, e.g. nettest's) */
 } fx;
 
 static fx FX;
@@ -131,21 +132,14 @@ static __attribute__((unused)) void fx_import_tk(const char *id, const char *hex
     explicit_bzero(k, sizeof k);
 }
 
-static __attribute__((unused)) void fx_start(void)
+/* PostgreSQL, the simulator's PKI and fleet, the SM-SR context: everything but the token */
+static __attribute__((unused)) void fx_init(void)
 {
     memset(&FX, 0, sizeof FX);
     sm_log_init("test", SM_LOG_WARN, 2);
     fx_sim_path();
     if (testpg_start(&FX.pg) != 0)
         fx_die("postgres");
-    if (testenv_hsm_setup(&FX.T) != 0)
-        fx_die("token");
-    FX.hsm = testenv_hsm_open(&FX.T, 4);
-    sm_err err = {0};
-    if (hsm_session_get(FX.hsm, &FX.s, &err) != SM_OK)
-        fx_die("session: %s", err.msg);
-    if (sm_keyring_ceremony(FX.s, "smbox", NULL, NULL, &err) != SM_OK)
-        fx_die("ceremony: %s", err.msg);
     if (testenv_mkdtemp(FX.dir, sizeof FX.dir, "smsr-test") != 0)
         fx_die("tmpdir");
     if (testenv_sh("'%s' pki --out '%s/pki' >/dev/null && '%s' fleet --count 5 --out '%s/fleet' --pki '%s/pki' >/dev/null",
@@ -153,31 +147,60 @@ static __attribute__((unused)) void fx_start(void)
         fx_die("sim pki/fleet");
     char ci[400];
     snprintf(ci, sizeof ci, "%s/pki/ci.crt", FX.dir);
+    sm_err err = {0};
     if (smsr_ctx_init2(&FX.x, FX_SMSR_ID, "smbox", ci, &err) != SM_OK)
         fx_die("ctx: %s", err.msg);
+}
+
+/* The token (hsm: one opened already, e.g. nettest's — one SoftHSM2 token per process; NULL: a new
+ * one): the appliance keys of the ceremony and the EUM's transport key. */
+static __attribute__((unused)) void fx_token(hsm_ctx *hsm)
+{
+    if (!hsm) {
+        if (testenv_hsm_setup(&FX.T) != 0)
+            fx_die("token");
+        FX.hsm = testenv_hsm_open(&FX.T, 4);
+        FX.own_hsm = 1;
+    } else {
+        FX.hsm = hsm;
+    }
+    sm_err err = {0};
+    if (hsm_session_get(FX.hsm, &FX.s, &err) != SM_OK)
+        fx_die("session: %s", err.msg);
+    if (sm_keyring_ceremony(FX.s, "smbox", NULL, NULL, &err) != SM_OK)
+        fx_die("ceremony: %s", err.msg);
     char tk[400];
     snprintf(tk, sizeof tk, "%s/pki/tk-eum1-smsr.hex", FX.dir);
     fx_import_tk(FX_TK_ID, tk);
 }
 
+static __attribute__((unused)) void fx_start(void)
+{
+    fx_init();
+    fx_token(NULL);
+}
+
+
 static __attribute__((unused)) void fx_stop(void)
 {
     smsr_ctx_free(&FX.x);
     hsm_session_put(FX.s);
-    hsm_close(FX.hsm);
-    testenv_hsm_teardown(&FX.T);
+    if (FX.own_hsm) {
+        hsm_close(FX.hsm);
+        testenv_hsm_teardown(&FX.T);
+    }
     testpg_stop(&FX.pg);
     testenv_rmtree(FX.dir);
 }
 
 /* a fresh database with the schema and the EUM of the PKI registered; *conn from *pool */
-static __attribute__((unused)) void fx_db(db_pool **pool, db_conn **conn)
+static __attribute__((unused)) void fx_db_at(db_pool **pool, db_conn **conn, char *conninfo, size_t cap)
 {
-    char name[32], ci[600];
+    char name[32];
     snprintf(name, sizeof name, "t%d", ++FX.ndb);
-    if (testpg_schema_db(&FX.pg, name, ci, sizeof ci) != 0)
+    if (testpg_schema_db(&FX.pg, name, conninfo, cap) != 0)
         fx_die("database");
-    *pool = testpg_pool(ci, 6);
+    *pool = testpg_pool(conninfo, 8);
     sm_err err = {0};
     if (db_pool_take(*pool, conn, &err) != SM_OK)
         fx_die("connection: %s", err.msg);
@@ -188,6 +211,12 @@ static __attribute__((unused)) void fx_db(db_pool **pool, db_conn **conn)
     if (smsr_eum_put(*conn, "test", FX_EUM_ID, der, l, FX_TK_ID, &err) != SM_OK)
         fx_die("EUM: %s", err.msg);
     free(der);
+}
+
+static __attribute__((unused)) void fx_db(db_pool **pool, db_conn **conn)
+{
+    char ci[600];
+    fx_db_at(pool, conn, ci, sizeof ci);
 }
 
 static __attribute__((unused)) void fx_db_close(db_pool *pool, db_conn *conn)
