@@ -487,6 +487,8 @@ typedef struct rd {
     SSL *s;
     char buf[16384];
     size_t len, off;
+    int ssl_err;      /* SSL_get_error of the last failed read */
+    bool tls_alert;   /* it failed on a TLS error (e.g. the peer refused our certificate) */
 } rd;
 
 static int rd_fill(rd *r)
@@ -499,8 +501,11 @@ static int rd_fill(rd *r)
     if (r->len == sizeof r->buf)
         return -1;
     int n = SSL_read(r->s, r->buf + r->len, (int)(sizeof r->buf - r->len));
-    if (n <= 0)
+    if (n <= 0) {
+        r->ssl_err = SSL_get_error(r->s, n);
+        r->tls_alert = r->ssl_err == SSL_ERROR_SSL || ERR_peek_error() != 0;
         return -1;
+    }
     r->len += (size_t)n;
     return n;
 }
@@ -665,10 +670,16 @@ static int tcp_connect(int port)
     return fd;
 }
 
-int e2e_post_cert(e2e_world *w, const char *cert, const char *key, const char *path, const char *json,
-                  e2e_resp *out)
+struct e2e_client {
+    e2e_world *w;
+    SSL_CTX *ctx;
+    SSL *s;
+    int fd;
+    rd r;
+};
+
+static SSL_CTX *client_ctx(e2e_world *w, const char *cert, const char *key)
 {
-    memset(out, 0, sizeof *out);
     char ca[400];
     snprintf(ca, sizeof ca, "%s/tls-ca.crt", w->pki);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -676,35 +687,64 @@ int e2e_post_cert(e2e_world *w, const char *cert, const char *key, const char *p
         SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
         SAY("client TLS context for %s: %s", cert, ERR_reason_error_string(ERR_get_error()));
         SSL_CTX_free(ctx);
-        return out->http = -2;
+        return NULL;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), "127.0.0.1");
-    int fd = tcp_connect(w->es_port);
-    if (fd < 0) {
-        SSL_CTX_free(ctx);
-        return out->http = -2;
+    return ctx;
+}
+
+static void client_drop(e2e_client *c)
+{
+    if (c->s) {
+        SSL_shutdown(c->s);
+        SSL_free(c->s);
+        c->s = NULL;
     }
-    SSL *s = SSL_new(ctx);
-    SSL_set_fd(s, fd);
-    if (SSL_connect(s) != 1) {
-        SSL_free(s);
-        close(fd);
-        SSL_CTX_free(ctx);
-        ERR_clear_error();
-        return out->http = -1;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    ERR_clear_error();
+}
+
+/* -1 TLS refused, -2 no connection */
+static int client_connect(e2e_client *c)
+{
+    client_drop(c);
+    if ((c->fd = tcp_connect(c->w->es_port)) < 0)
+        return -2;
+    c->s = SSL_new(c->ctx);
+    SSL_set_fd(c->s, c->fd);
+    if (SSL_connect(c->s) != 1) {
+        client_drop(c);
+        return -1;
     }
-    char *req = fmt("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                    path, w->es_port, strlen(json), json);
-    int rc = -2;
-    if (SSL_write(s, req, (int)strlen(req)) == (int)strlen(req)) {
-        rd r = {.s = s};
+    memset(&c->r, 0, sizeof c->r);
+    c->r.s = c->s;
+    return 0;
+}
+
+/* one exchange on the connection (connecting first when needed) */
+static int client_post(e2e_client *c, const char *path, const char *json, bool keep, e2e_resp *out)
+{
+    memset(out, 0, sizeof out[0]);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool fresh = !c->s;
+        if (!c->s) {
+            int rc = client_connect(c);
+            if (rc < 0)
+                return out->http = rc;
+        }
+        char *req = fmt("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n%s\r\n%s",
+                        path, c->w->es_port, strlen(json), keep ? "" : "Connection: close\r\n", json);
+        int wl = SSL_write(c->s, req, (int)strlen(req));
+        free(req);
         hmsg m;
-        if (read_msg(&r, &m, true) == 0) {
+        if (wl > 0 && read_msg(&c->r, &m, true) == 0) {
             int code = 0;
             sscanf(m.first, "HTTP/1.%*d %d", &code);
-            out->http = rc = code;
+            out->http = code;
             out->body = m.body;
             out->len = m.len;
             char eb[200];
@@ -712,19 +752,71 @@ int e2e_post_cert(e2e_world *w, const char *cert, const char *key, const char *p
                 out->json = tj_parse(m.body, m.len, eb, sizeof eb);
             copy_status(out->json, out->status, sizeof out->status, out->subject, out->reason, out->message,
                         sizeof out->message);
-        } else {
-            free(m.body);
-            /* a refused client certificate shows up at the first read with TLS 1.3 */
-            unsigned long e = ERR_peek_error();
-            rc = out->http = e ? -1 : -2;
+            if (!keep || m.close)
+                client_drop(c);
+            return code;
         }
+        if (wl > 0)
+            free(m.body);
+        /* a refused client certificate shows up at the first read with TLS 1.3 (an alert) */
+        bool alert = c->r.tls_alert || ERR_peek_error() != 0 || (wl <= 0 && SSL_get_error(c->s, wl) == SSL_ERROR_SSL);
+        client_drop(c);
+        if (fresh)
+            return out->http = alert ? -1 : -2;
+        /* a kept connection the server closed meanwhile: once more on a new one */
     }
-    ERR_clear_error();
-    free(req);
-    SSL_shutdown(s);
-    SSL_free(s);
-    close(fd);
-    SSL_CTX_free(ctx);
+    return out->http = -2;
+}
+
+e2e_client *e2e_client_open(e2e_world *w, const char *who)
+{
+    char cert[400], key[400];
+    snprintf(cert, sizeof cert, "%s/tls-%s.crt", w->pki, who);
+    snprintf(key, sizeof key, "%s/tls-%s.key", w->pki, who);
+    e2e_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->w = w;
+    c->fd = -1;
+    if (!(c->ctx = client_ctx(w, cert, key))) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void e2e_client_close(e2e_client *c)
+{
+    if (!c)
+        return;
+    client_drop(c);
+    SSL_CTX_free(c->ctx);
+    free(c);
+}
+
+int e2e_client_call(e2e_client *c, const char *iface, const char *function, const char *fcid, long validity_s,
+                    const char *body, e2e_resp *out)
+{
+    char *json = fmt("{\"header\":{\"functionCallIdentifier\":\"%s\",\"validityPeriod\":%ld,\"messageId\":\"%s\"},"
+                     "\"body\":%s}",
+                     fcid, validity_s, fcid, body);
+    char *path = fmt("/gsma/rest/%s/%s", iface, function);
+    int rc = client_post(c, path, json, true, out);
+    free(path);
+    free(json);
+    return rc;
+}
+
+int e2e_post_cert(e2e_world *w, const char *cert, const char *key, const char *path, const char *json,
+                  e2e_resp *out)
+{
+    e2e_client c = {.w = w, .fd = -1};
+    memset(out, 0, sizeof *out);
+    if (!(c.ctx = client_ctx(w, cert, key)))
+        return out->http = -2;
+    int rc = client_post(&c, path, json, false, out);
+    client_drop(&c);
+    SSL_CTX_free(c.ctx);
     return rc;
 }
 
@@ -1056,6 +1148,36 @@ size_t e2e_peer_msgs(e2e_peer *p, const char *path_part, e2e_msg **out)
     return k;
 }
 
+size_t e2e_peer_wait_total(e2e_peer *p, size_t n, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->n < n && pthread_cond_timedwait(&p->cv, &p->mu, &dl) != ETIMEDOUT) {
+    }
+    size_t got = p->n;
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+e2e_msg *e2e_peer_since(e2e_peer *p, size_t from, size_t *count)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t k = p->n > from ? p->n - from : 0;
+    e2e_msg *v = calloc(k ? k : 1, sizeof *v);
+    for (size_t i = 0; v && i < k; i++)
+        msg_copy(&v[i], &p->msgs[from + i]);
+    pthread_mutex_unlock(&p->mu);
+    *count = v ? k : 0;
+    return v;
+}
+
 void e2e_peer_fail_next(e2e_peer *p, int n, int http)
 {
     pthread_mutex_lock(&p->mu);
@@ -1173,6 +1295,67 @@ int e2e_check_cards(e2e_world *w, char (*eids)[33], size_t n, char *why, size_t 
     }
     free(rows);
     return bad ? -1 : 0;
+}
+
+void e2e_eid_make(const char *first30, char out[33])
+{
+    unsigned r = 0;
+    char d[33];
+    snprintf(d, sizeof d, "%.30s00", first30);
+    for (int i = 0; i < 32; i++)
+        r = (r * 10 + (unsigned)(d[i] - '0')) % 97;
+    snprintf(out, 33, "%.30s%02u", first30, 98 - r);
+}
+
+static void luhn(const char *digits, char *out, size_t cap)
+{
+    size_t n = strlen(digits);
+    int sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = digits[n - 1 - i] - '0';
+        if (i % 2 == 0) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+    }
+    snprintf(out, cap, "%s%d", digits, (10 - sum % 10) % 10);
+}
+
+int e2e_order(e2e_world *w, const char *type, unsigned qty, const char *iccid_start)
+{
+    char iccid[24], path[400];
+    luhn(iccid_start, iccid, sizeof iccid);
+    int st = 0;
+    char *out = e2e_smctl(w, &st, "profile import-template '%s/tests/profiles/TS48v7_SAIP2.3_NoBERTLV.der' --type %s "
+                                  "--mno 2.999.40.1", w->src, type);
+    if (st != 0) {
+        SAY("import-template %s: %s", type, out ? out : "");
+        free(out);
+        return -1;
+    }
+    free(out);
+    snprintf(path, sizeof path, "%s/orders/%s.order", w->dir, type);
+    char *cmd = fmt("openc=$(xxd -r -p '%s/op-mno1.hex' | openssl enc -aes-128-ecb -nopad -K $(cat '%s/tk-mno1.hex') | "
+                    "od -An -tx1 | tr -d ' \n') && printf 'smbox-order 1\nprofile-type %s\ntemplate %s\nmno 2.999.40.1\n"
+                    "iccid-start %s\nimsi-start 001019%09u\nmnc-digits 2\nquantity %u\nop-enc %%s\nend\n' \"$openc\" "
+                    ">'%s'",
+                    w->pki, w->pki, type, type, iccid, (unsigned)(e2e_now_us() % 1000000000), qty, path);
+    int rc = system(cmd);
+    free(cmd);
+    if (rc != 0) {
+        SAY("writing the order %s failed", path);
+        return -1;
+    }
+    out = e2e_smctl(w, &st, "order import '%s' --out '%s.mno.csv'", path, path);
+    if (st != 0) {
+        SAY("order import %s: %s", path, out ? out : "");
+        free(out);
+        return -1;
+    }
+    free(out);
+    return 0;
 }
 
 /* ---- set-up and teardown -------------------------------------------------------------------------- */

@@ -111,6 +111,13 @@ int e2e_post(e2e_world *w, const char *who, const char *path, const char *json, 
 int e2e_post_cert(e2e_world *w, const char *cert, const char *key, const char *path, const char *json,
                   e2e_resp *out);
 
+/* A kept-alive client connection of one stakeholder (reconnects when the server closed it). */
+typedef struct e2e_client e2e_client;
+e2e_client *e2e_client_open(e2e_world *w, const char *who);
+int e2e_client_call(e2e_client *c, const char *iface, const char *function, const char *fcid, long validity_s,
+                    const char *body, e2e_resp *out);
+void e2e_client_close(e2e_client *c);
+
 /* ES2.DownloadProfile as the development MNO (REST); ProfileType is the demo order's when iccid is
  * NULL. Returns the HTTP status (202 when accepted). */
 int e2e_download(e2e_world *w, const char *fcid, const char *eid, const char *iccid, bool enable, e2e_resp *out);
@@ -126,6 +133,10 @@ int e2e_peer_count(e2e_peer *p, const char *relates_to);
 size_t e2e_peer_msgs(e2e_peer *p, const char *path_part, e2e_msg **out);
 void e2e_msgs_free(e2e_msg *v, size_t n);
 void e2e_msg_free(e2e_msg *m);
+/* Waits until the endpoint has received at least n messages in all; returns how many it has. */
+size_t e2e_peer_wait_total(e2e_peer *p, size_t n, int timeout_ms);
+/* Copies of the messages received from index `from` on (in arrival order); *count set. */
+e2e_msg *e2e_peer_since(e2e_peer *p, size_t from, size_t *count);
 /* Answer the next n requests with this HTTP status (e.g. 503) instead of 202. */
 void e2e_peer_fail_next(e2e_peer *p, int n, int http);
 
@@ -135,6 +146,13 @@ void e2e_peer_fail_next(e2e_peer *p, int n, int http);
  * ISD-Ps with matching states, and no ISD-P exists on one side only. 0 when they match; otherwise
  * the first differences are written to why. */
 int e2e_check_cards(e2e_world *w, char (*eids)[33], size_t n, char *why, size_t cap);
+
+/* An EID with valid check digits (ISO 7064 mod 97-10) from its first 30 digits. */
+void e2e_eid_make(const char *first30, char out[33]);
+
+/* A further order of the development MNO for profile type `type` (the TS.48 template imported under
+ * that name): qty profiles from iccid_start (18-19 digits, the Luhn digit is added). 0 on success. */
+int e2e_order(e2e_world *w, const char *type, unsigned qty, const char *iccid_start);
 
 /* Polls fn(arg) every 100 ms until it returns true or timeout_ms passes. */
 bool e2e_until(bool (*fn)(void *arg), void *arg, int timeout_ms);
