@@ -1,7 +1,8 @@
 /* The procedure kinds of the appliance, one registration function per domain module. */
 #include "appliance/engine_service.h"
+#include "appliance/smdp/service.h"
 
 const sm_proc_registrar sm_proc_registrars[] = {
-    NULL,
+    smdp_proc_registrar, /* es2.DownloadProfile, smdp.DeleteISDP */
 };
-const size_t sm_nproc_registrars = 0;
+const size_t sm_nproc_registrars = sizeof sm_proc_registrars / sizeof sm_proc_registrars[0];

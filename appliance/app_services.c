@@ -3,6 +3,7 @@
 #include "appliance/db_service.h"
 #include "appliance/engine_service.h"
 #include "appliance/net_service.h"
+#include "appliance/smdp/service.h"
 
 const sm_service sm_services[] = {
     /* the database service goes before net: workers need their connection before ES calls run */
@@ -16,6 +17,6 @@ const size_t sm_nservices = sizeof sm_services / sizeof sm_services[0];
 
 /* ES handler binders of the domain modules (run by the net service before traffic). */
 const sm_es_binder sm_es_binders[] = {
-    NULL,
+    smdp_es_binder, /* ES2 for MNOs, ES3 answers and notifications from SM-SRs, the SM-DP's extensions */
 };
-const size_t sm_nes_binders = 0;
+const size_t sm_nes_binders = sizeof sm_es_binders / sizeof sm_es_binders[0];

@@ -93,6 +93,18 @@ typedef struct sm_config {
         char *ci_cert_file;      /* trusted GSMA CI certificate(s) for eUICC and peer checks */
     } gsma;
 
+    struct {                     /* the SM-DP (appliance/smdp, docs/sm-dp.md) */
+        char *cert_file;         /* CERT.DP.ECDSA (GP 7F21) of SK.DP.ECDSA, issued by the CI */
+        char *eum_cert_file;     /* EUM certificates (PEM) for eUICC certificate chains */
+        long default_validity_s; /* downloads whose request named no ValidityPeriod */
+        long send_data_max_bytes; /* Data per ES3.SendData */
+        long isdp_kvn;           /* SCP03 key set version established in ISD-Ps */
+        char *es3_binding;       /* soap | rest */
+        char *demo_mno_id;       /* smctl demo download: the development MNO */
+        char *demo_mno_cert_file;
+        char *demo_mno_key_file;
+    } smdp;
+
     struct {
         char *platform_channel;  /* ISD-R platform commands (enable, disable, delete): auto | sms | https */
         long default_validity_s; /* SM-SR procedures whose call named no ValidityPeriod */

@@ -94,6 +94,26 @@ const cfg_item cfg_schema[] = {
     S("gsma.smsr_id", gsma.smsr_id, "1.3.6.1.4.1.99999.1.2", "GSMA identifier of this appliance's SM-SR role."),
     S("gsma.ci_cert_file", gsma.ci_cert_file, "pki/ci.crt", "Trusted GSMA CI certificate(s), PEM or DER."),
 
+    S("smdp.cert_file", smdp.cert_file, "pki/smdp-gp.cert",
+      "SM-DP: CERT.DP.ECDSA, the GP certificate (7F21, binary or hex) of the SM-DP signing key "
+      "<hsm.key_prefix>-smdp-sign issued by the CI; sent to eUICCs in key establishment (docs/sm-dp.md)."),
+    S("smdp.eum_cert_file", smdp.eum_cert_file, "pki/eum1.crt",
+      "SM-DP: EUM certificates (PEM or DER) that eUICC certificates chain to, besides those of the eum table."),
+    I("smdp.default_validity_s", smdp.default_validity_s, "86400", 60, 2592000,
+      "SM-DP: validity of a download whose request named no ValidityPeriod (seconds)."),
+    I("smdp.send_data_max_bytes", smdp.send_data_max_bytes, "65536", 1100, 4194304,
+      "SM-DP: most bytes of ES8 data (SCP03t TLVs) per ES3.SendData; a longer profile goes in several calls."),
+    I("smdp.isdp_kvn", smdp.isdp_kvn, "48", 48, 63,
+      "SM-DP: version of the SCP03 key set established in ISD-Ps (0x30..0x3F)."),
+    E("smdp.es3_binding", smdp.es3_binding, "soap", "soap|rest", "SM-DP: binding of the ES3 requests to SM-SRs."),
+    S("smdp.demo_mno_id", smdp.demo_mno_id, "2.999.40.1",
+      "smctl demo download: GSMA id of the development MNO (an es.peers entry of role mno, mk/devworld.sh's)."),
+    S("smdp.demo_mno_cert_file", smdp.demo_mno_cert_file, "pki/tls-mno1.crt",
+      "smctl demo download: the development MNO's TLS certificate (client, and server of its endpoint); when it or "
+      "its key is missing the request enters in-process."),
+    S("smdp.demo_mno_key_file", smdp.demo_mno_key_file, "pki/tls-mno1.key",
+      "smctl demo download: its private key (PEM file: development only)."),
+
     E("smsr.platform_channel", smsr.platform_channel, "auto", "auto|sms|https",
       "SM-SR: bearer of ISD-R platform commands (enable, disable, delete profile); auto = HTTPS when the eUICC "
       "supports it, else SMS (docs/sm-sr.md)."),

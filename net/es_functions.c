@@ -286,6 +286,19 @@ static TYPE(es7_auth_out, "ES7-AuthenticateSMSRResponse", 0);
 static const es_field es7_handover_in_f[] = {SUB("Eis", 1, 1, eis)};
 static TYPE(es7_handover_in, "ES7-HandoverEUICCRequest", 0);
 
+/* smbox extensions of the SM-DP (not in the GSMA WSDLs; Action URIs urn:smbox:..., docs/sm-dp.md) */
+static const es_field es2_import_in_f[] = {STR("OrderFile", 1, 1, 4194304)};
+static TYPE(es2_import_in, "ES2-ImportOrderRequest", 0);
+static const es_field es2_import_out_f[] = {
+    INT("BatchId", 0, 1, 1, INT_MAXV), INT("Quantity", 0, 1, 1, INT_MAXV), STR("MnoOutputFile", 0, 1, 0),
+};
+static TYPE(es2_import_out, "ES2-ImportOrderResponse", 0);
+static const es_field es4_download_in_f[] = {EID("Eid", 1), STR("ProfileType", 0, 1, 0), ICCID("Iccid", 0, 1),
+                                             BOOL("EnableProfile", 1)};
+static TYPE(es4_download_in, "ES4-DownloadProfileRequest", 0);
+static const es_field es4_download_out_f[] = {ICCID("Iccid", 0, 1)};
+static TYPE(es4_download_out, "ES4-DownloadProfileResponse", 0);
+
 /* ---- smbox extensions: not in the GSMA schema; Action URIs urn:smbox:..., docs/sm-sr.md ---------- */
 
 static const es_field batch_rej_f[] = {
@@ -439,5 +452,15 @@ const es_function es_functions[] = {
      "New SM-SR -> current SM-SR: relay the SM-SR certificate to the ECASD, get its challenge."},
     {"HandleSMSRChangeNotification", ES_IF_ES7, ES_NOTIFY, SR, SR, &notif_smsr, NULL,
      A "ES7/eUICCManagement/ES7-HandleSMSRChangeNotification", NULL, "SM-SR -> SM-SR: the change completed."},
+
+    /* smbox extensions of the SM-DP (docs/sm-dp.md): absent from the GSMA WSDLs, Actions urn:smbox:... */
+    {"ImportOrder", ES_IF_ES2, ES_SYNC, MNO, DP, &es2_import_in, &es2_import_out, "urn:smbox:es2:ImportOrderRequest",
+     "urn:smbox:es2:ImportOrderResponse",
+     "smbox extension: an MNO uploads its batch order file (docs/sm-dp-files.md); the profiles are personalised "
+     "into stock and the MNO output file comes back in the answer."},
+    {"DownloadProfile", ES_IF_ES4, ES_ASYNC, SP, SR, &es4_download_in, &es4_download_out,
+     "urn:smbox:es4:DownloadProfileRequest", "urn:smbox:es4:DownloadProfileResponse",
+     "smbox extension: the eUICC owner (M2M SP) has a profile downloaded to its eUICC managed by this SM-SR, as "
+     "ES2.DownloadProfile does for an MNO; the result is the asynchronous response."},
 };
 const size_t es_nfunctions = N(es_functions);

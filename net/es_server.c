@@ -509,7 +509,7 @@ static void job_run(void *worker, void *arg)
         goto out;
     }
     es_status vst;
-    if (call.status.exec < ES_EXEC_FAILED && !es_validate(m.fn->out, call.out, &vst)) {
+    if (!call.deferred && call.status.exec < ES_EXEC_FAILED && !es_validate(m.fn->out, call.out, &vst)) {
         char q[300];
         sm_log(SM_LOG_ERR, "net", "handler_output_invalid", "function=%s.%s error=%s", es_iface_name(m.fn->iface),
                m.fn->name, SM_LOGQ(q, vst.message));

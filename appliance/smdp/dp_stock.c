@@ -20,7 +20,8 @@ DB_STMT(q_stock_info, 1,
         "coalesce(msisdn, ''), state, coalesce(batch_id, 0), coalesce(order_id, 0) FROM profile_stock WHERE iccid = $1");
 DB_STMT(q_reserve_type, 3,
         "UPDATE profile_stock s SET state = 'reserved', order_id = $3, updated_at = now() FROM "
-        "(SELECT iccid FROM profile_stock WHERE profile_type = $1 AND mno_id = $2 AND state = 'available' "
+        "(SELECT iccid FROM profile_stock WHERE profile_type = $1 AND ($2::text IS NULL OR mno_id = $2) "
+        "AND state = 'available' "
         "ORDER BY iccid LIMIT 1 FOR UPDATE SKIP LOCKED) a WHERE s.iccid = a.iccid RETURNING s.iccid");
 DB_STMT(q_reserve_iccid, 2,
         "UPDATE profile_stock SET state = 'reserved', order_id = $2, updated_at = now() "
@@ -29,6 +30,8 @@ DB_STMT(q_count, 2,
         "SELECT count(*) FILTER (WHERE state = 'available'), count(*) FILTER (WHERE state = 'reserved'), "
         "count(*) FILTER (WHERE state = 'installed'), count(*) FILTER (WHERE state = 'retired') "
         "FROM profile_stock WHERE profile_type = $1 AND ($2::text IS NULL OR mno_id = $2)");
+DB_STMT(q_eum_cert, 1, "SELECT certificate FROM eum WHERE eum_id = $1");
+DB_STMT(q_owner, 1, "SELECT coalesce(owner_id, '') FROM euicc WHERE eid = upper($1)");
 DB_STMT(q_owned, 2, "SELECT EXISTS (SELECT 1 FROM profile_stock WHERE profile_type = $1 AND mno_id = $2)");
 
 sm_rc dp_batch_add(db_conn *c, const char *actor, const dp_batch *b, int64_t *id, sm_err *err)
@@ -143,7 +146,7 @@ sm_rc dp_stock_reserve_type(db_conn *c, const char *actor, const char *type, con
     db_res *r = NULL;
     sm_rc rc = db_exec(c, &q_reserve_type, &p, &r, err);
     if (rc == SM_OK && db_res_rows(r) != 1)
-        rc = sm_errf(err, SM_ENOTFOUND, "SM-DP: no available profile of type %s for %s", type, mno);
+        rc = sm_errf(err, SM_ENOTFOUND, "SM-DP: no available profile of type %s for %s", type, mno ? mno : "anyone");
     if (rc == SM_OK)
         snprintf(iccid, 21, "%s", db_res_text(r, 0, 0));
     db_res_free(r);
@@ -199,6 +202,37 @@ sm_rc dp_stock_type_owned(db_conn *c, const char *type, const char *mno, bool *o
     sm_rc rc = db_exec(c, &q_owned, &p, &r, err);
     if (rc == SM_OK)
         *owned = db_res_bool(r, 0, 0);
+    db_res_free(r);
+    return rc;
+}
+
+sm_rc dp_eum_certificate(db_conn *c, const char *eum_id, uint8_t **der, size_t *len, sm_err *err)
+{
+    *der = NULL;
+    *len = 0;
+    db_params p;
+    db_params_init(&p);
+    db_p_text(&p, eum_id);
+    db_res *r = NULL;
+    sm_rc rc = db_exec(c, &q_eum_cert, &p, &r, err);
+    if (rc == SM_OK && db_res_rows(r) == 1 && !db_res_null(r, 0, 0))
+        rc = db_res_bytea(r, 0, 0, der, len, err);
+    db_res_free(r);
+    return rc;
+}
+
+sm_rc dp_euicc_owner(db_conn *c, const char *eid, char owner[65], sm_err *err)
+{
+    owner[0] = 0;
+    db_params p;
+    db_params_init(&p);
+    db_p_text(&p, eid);
+    db_res *r = NULL;
+    sm_rc rc = db_exec(c, &q_owner, &p, &r, err);
+    if (rc == SM_OK && db_res_rows(r) != 1)
+        rc = sm_errf(err, SM_ENOTFOUND, "SM-SR: unknown EID %s", eid);
+    if (rc == SM_OK)
+        snprintf(owner, 65, "%s", db_res_text(r, 0, 0));
     db_res_free(r);
     return rc;
 }

@@ -53,8 +53,8 @@ typedef struct dp_stock_info {
 /* SM_ENOTFOUND when the ICCID is not in stock. */
 sm_rc dp_stock_info_get(db_conn *c, const char *iccid, dp_stock_info *out, sm_err *err);
 
-/* Reserves one available profile of a type owned by an MNO for an order (FOR UPDATE SKIP LOCKED:
- * concurrent downloads get different profiles). SM_ENOTFOUND when none is left. */
+/* Reserves one available profile of a type owned by an MNO (NULL: any) for an order (FOR UPDATE SKIP
+ * LOCKED: concurrent downloads get different profiles). SM_ENOTFOUND when none is left. */
 sm_rc dp_stock_reserve_type(db_conn *c, const char *actor, const char *type, const char *mno, int64_t order_id,
                             char iccid[21], sm_err *err);
 /* Reserves a given ICCID for an order when it is available (SM_ESTATE otherwise). */
@@ -67,5 +67,11 @@ typedef struct dp_stock_counts {
 sm_rc dp_stock_count(db_conn *c, const char *type, const char *mno, dp_stock_counts *out, sm_err *err);
 /* Whether any stock profile of the type belongs to the MNO (any state). */
 sm_rc dp_stock_type_owned(db_conn *c, const char *type, const char *mno, bool *owned, sm_err *err);
+
+/* The certificate (DER) of an EUM from the SM-SR's eum table (malloc'd; NULL when none). */
+sm_rc dp_eum_certificate(db_conn *c, const char *eum_id, uint8_t **der, size_t *len, sm_err *err);
+/* The eUICC's owner (euicc.owner_id: the M2M SP told about its profiles); "" when none.
+ * SM_ENOTFOUND for an unknown EID. */
+sm_rc dp_euicc_owner(db_conn *c, const char *eid, char owner[65], sm_err *err);
 
 #endif
