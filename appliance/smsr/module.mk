@@ -2,4 +2,4 @@
 # eUICC notifications, procedures over ES5). Built into libapp.a with the rest of appliance/.
 app_SRCS += $(wildcard appliance/smsr/*.c)
 fuzz_euicc_batch_SRCS := appliance/smsr/batch.c
-fuzz_smsr_rapdu_SRCS := appliance/smsr/apdu.c
+fuzz_smsr_rapdu_SRCS := appliance/smsr/apdu.c appliance/smsr/opctx.c
