@@ -80,6 +80,10 @@ static sm_rc submit(step *s, const db_aid *aid, const sm_buf *script, es5_channe
     return SM_OK;
 }
 
+/* CreateISDP, ES8 traffic and audits go by HTTPS when the eUICC has it (procedures.md: SMS is for short
+ * platform commands); an SMS-only eUICC gets everything by SMS */
+static es5_channel bulk_channel(const db_euicc *e) { return (e->caps & DB_CAP_HTTPS) ? ES5_CH_HTTPS : ES5_CH_SMS; }
+
 /* ---- ES5 outcome -> GSMA status ------------------------------------------------------------------- */
 
 typedef struct outcome {
@@ -172,7 +176,7 @@ static sm_rc createisdp_send(step *s, sm_err *err)
     sm_buf_init(&b);
     rc = smsr_script_install(&b, &e.isdp_loadfile_aid, &e.isdp_module_aid, &s->o.aid, s->o.required_memory, err);
     if (rc == SM_OK)
-        rc = submit(s, &e.isdr_aid, &b, ES5_CH_AUTO, err);
+        rc = submit(s, &e.isdr_aid, &b, bulk_channel(&e), err);
     sm_buf_free(&b);
     db_euicc_clear(&e);
     return rc;
@@ -223,8 +227,14 @@ static sm_rc createisdp_result(step *s, sm_err *err)
 
 static sm_rc senddata_send(step *s, sm_err *err)
 {
+    db_euicc e;
+    sm_rc rc = db_eis_get(s->c, s->row.eid, &e, err);
+    if (rc != SM_OK)
+        return rc;
     sm_buf b = {.data = (uint8_t *)s->p->data, .len = s->p->data_len};
-    return submit(s, &s->o.aid, &b, ES5_CH_AUTO, err);
+    rc = submit(s, &s->o.aid, &b, bulk_channel(&e), err);
+    db_euicc_clear(&e);
+    return rc;
 }
 
 static sm_rc senddata_result(step *s, sm_err *err)
@@ -392,7 +402,7 @@ static sm_rc audit_send(step *s, sm_err *err)
     sm_buf_init(&b);
     rc = smsr_script_audit(&b, err);
     if (rc == SM_OK)
-        rc = submit(s, &e.isdr_aid, &b, ES5_CH_AUTO, err);
+        rc = submit(s, &e.isdr_aid, &b, bulk_channel(&e), err);
     sm_buf_free(&b);
     db_euicc_clear(&e);
     return rc;

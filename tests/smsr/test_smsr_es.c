@@ -444,6 +444,7 @@ static void test_createisdp_ok(void **state)
     int s = create_isdp(EID1, iccid, MNO_ID, 8192);
     /* INSTALL [for install and make selectable] to the ISD-R: the ISD-P after the pre-loaded ...00001000 */
     assert_string_equal(SUBS[s].label, "CreateISDP");
+    assert_int_equal(SUBS[s].ch, ES5_CH_HTTPS); /* the eUICC has HTTPS: CreateISDP goes that way */
     assert_memory_equal(SUBS[s].aid, e0.isdr_aid.b, 16);
     const char *sc = hexs(SUBS[s].script, SUBS[s].slen);
     assert_memory_equal(sc, "22", 2); /* one C-APDU TLV */
@@ -679,6 +680,7 @@ static void test_download_completed_then_enable(void **state)
     snprintf(want, sizeof want, "80e28800153a03124f10%.32s", hexs(p.isdp_aid.b, 16));
     assert_non_null(strstr(hexs(SUBS[s].script, SUBS[s].slen), want));
     assert_string_equal(SUBS[s].label, "Enable");
+    assert_int_equal(SUBS[s].ch, ES5_CH_AUTO); /* smsr.platform_channel auto: es5 decides per eUICC */
     /* the card accepted the command: the switch waits for the eUICC's notification */
     wake(s, ES5_OK, "8001012302 9000", NULL);
     run_engine();
@@ -885,6 +887,64 @@ static void test_pol2_auto_delete(void **state)
     assert_int_equal(outbox("ES3.HandleProfileDeletedNotification", SMDP_ID, dn), 1);
 }
 
+static void test_disable_profile(void **state)
+{
+    /* EID1: the pre-loaded 8988200000000000022 (fall-back) runs; a profile of MNO_ID is enabled first */
+    const char *iccid = "8988299000000000702";
+    install(EID1, iccid, MNO_ID, NULL);
+    db_profile p, fb;
+    profile(iccid, &p);
+    profile("8988200000000000022", &fb);
+    notify(EID1, 0x02, &p.isdp_aid);
+    char now[21];
+    assert_string_equal(enabled_iccid(EID1, now), iccid);
+    outbox_mark();
+    /* the fall-back profile itself cannot be disabled */
+    char f[256];
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid>", EID1, iccid);
+    tresp r = soap("mno", 4, "ES4-DisableProfileRequest", f);
+    expect(&r, 202, NULL);
+    int s = NSUB;
+    run_engine();
+    assert_int_equal(NSUB, s + 1);
+    char want[80];
+    snprintf(want, sizeof want, "80e28800153a04124f10%.32s", hexs(p.isdp_aid.b, 16));
+    assert_non_null(strstr(hexs(SUBS[s].script, SUBS[s].slen), want));
+    wake(s, ES5_OK, "8001012302 9000", NULL);
+    run_engine();
+    /* the card enabled its fall-back profile and says so */
+    notify(EID1, 0x02, &fb.isdp_aid);
+    assert_string_equal(enabled_iccid(EID1, now), "8988200000000000022");
+    profile(iccid, &p);
+    assert_string_equal(p.state, "Disabled");
+    assert_int_equal(hist_op(iccid, "0300"), 1);
+    run_engine();
+    const char *ok[] = {"EXECUTED_SUCCESS", "ES4-DisableProfileResponse", NULL};
+    assert_int_equal(outbox("ES4.DisableProfileResponse", MNO_ID, ok), 1);
+    assert_int_equal(outbox("ES4.HandleProfileDisabledNotification", MNO_ID, NULL), 0); /* it asked */
+    const char *dn[] = {iccid, NULL};
+    assert_int_equal(outbox("ES3.HandleProfileDisabledNotification", SMDP_ID, dn), 1);
+    /* disabling the fall-back profile is refused before anything is sent */
+    outbox_mark();
+    int before = NSUB;
+    sm_err err = {0};
+    assert_int_equal(db_profile_set_fallback(C, "test", iccid, &err), SM_OK);
+    assert_int_equal(testpg_sql(CONNINFO, "UPDATE profile SET state = 'Disabled' WHERE iccid = '8988200000000000022'; "
+                                          "UPDATE profile SET state = 'Enabled' WHERE iccid = '8988299000000000702'"),
+                     0);
+    r = soap("mno", 4, "ES4-DisableProfileRequest", f);
+    expect(&r, 202, NULL);
+    const char *fbk[] = {"FAILED", "<rps:Subject>8.1</rps:Subject><rps:Reason>3.8</rps:Reason>", NULL};
+    assert_int_equal(outbox("ES4.DisableProfileResponse", MNO_ID, fbk), 1);
+    run_engine();
+    assert_int_equal(NSUB, before);
+    /* back as it was for the next tests */
+    assert_int_equal(testpg_sql(CONNINFO, "UPDATE profile SET state = 'Disabled' WHERE iccid = '8988299000000000702'; "
+                                          "UPDATE profile SET state = 'Enabled' WHERE iccid = '8988200000000000022'"),
+                     0);
+    assert_int_equal(db_profile_set_fallback(C, "test", "8988200000000000022", &err), SM_OK);
+}
+
 /* ---- AuditEIS ----------------------------------------------------------------------------------------------- */
 
 static void test_audit_eis(void **state)
@@ -988,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_enable_notification_before_result_and_refusals),
         cmocka_unit_test(test_delete_pol2_and_fallback_notification),
         cmocka_unit_test(test_pol2_auto_delete),
+        cmocka_unit_test(test_disable_profile),
         cmocka_unit_test(test_audit_eis),
         cmocka_unit_test(test_validity_expiry),
     };
