@@ -16,12 +16,12 @@ DB_STMT(q_load, 1,
         "coalesce(profile_type, ''), phase, es3_seq, coalesce(expect_mid, ''), coalesce(expect_fn, ''), isdp_aid, "
         "data_sent, ke_attempts, ke_state, coalesce(kvn, 0), scp_seq, script, script_state, chunk, "
         "coalesce(fail_status, ''), coalesce(warning, ''), coalesce(outcome, '') FROM dp_download WHERE proc_id = $1");
-DB_STMT(q_save, 20,
+DB_STMT(q_save, 21,
         "UPDATE dp_download SET iccid = nullif($2, ''), template_id = nullif($3, ''), profile_type = nullif($4, ''), "
         "phase = $5, es3_seq = $6, expect_mid = nullif($7, ''), expect_fn = nullif($8, ''), isdp_aid = $9, "
         "data_sent = $10, ke_attempts = $11, ke_state = $12, kvn = CASE WHEN $13::int > 0 THEN $13::int END, "
         "scp_seq = $14, script = $15, script_state = $16, chunk = $17, fail_status = nullif($18, ''), "
-        "warning = nullif($19, ''), outcome = nullif($20, ''), updated_at = now() WHERE proc_id = $1");
+        "warning = nullif($19, ''), outcome = nullif($20, ''), mno_id = $21, updated_at = now() WHERE proc_id = $1");
 DB_STMT(q_peer, 1, "SELECT smsr_id, coalesce(expect_mid, '') FROM dp_download WHERE proc_id = $1");
 DB_STMT(q_find, 2,
         "SELECT d.proc_id FROM dp_download d WHERE d.requester = $1 AND d.call_id = $2 ORDER BY d.proc_id DESC "
@@ -192,6 +192,7 @@ sm_rc dp_dl_save(db_conn *c, const dp_dl *d, sm_err *err)
     db_p_text(&p, d->fail_status);
     db_p_text(&p, d->warning);
     db_p_text(&p, d->outcome);
+    db_p_text(&p, d->mno_id);
     db_res *r = NULL;
     sm_rc rc = db_exec(c, &q_save, &p, &r, err);
     if (rc == SM_OK && db_res_affected(r) != 1)

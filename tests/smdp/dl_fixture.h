@@ -24,11 +24,15 @@
 #include "db/profile_repo.h"
 #include "lib/hex.h"
 #include "lib/log.h"
+#include "net/rest.h"
 #include "net/soap.h"
 #include "tests/smdp/dl_card.h"
 #include "tests/smdp/smdp_test.h"
 #include "tests/support/nettest.h"
 #include "tests/support/testpg.h"
+
+/* a fixture: each test program uses part of it */
+#pragma GCC diagnostic ignored "-Wunused-function"
 
 #define EID "89001012012341234012345678901224"
 #define OUR_DP "1.3.6.1.4.1.99999.1.1"
@@ -380,11 +384,18 @@ static final_answer final_of(const char *kind, const char *mid)
         for (int nl = 0; off < len && nl < 5; off++)
             if (pl[off] == '\n')
                 nl++;
+        bool rest = len > 23 && !memcmp(pl + 18, "rest\n", 5);
         xml_limits lim = {.max_bytes = len, .max_depth = 64, .max_nodes = 100000};
+        json_limits jl = {.max_bytes = len, .max_depth = 64, .max_nodes = 100000};
         es_msg m;
         es_status fst;
         soap_fault fault;
-        if (soap_decode((const char *)pl + off, len - off, &lim, 0, &m, &fst, &fault, &err) == SM_OK) {
+        char qn[64];
+        snprintf(qn, sizeof qn, "%.*s", (int)(strstr(kind, "Response") ? strstr(kind, "Response") - kind : 0), kind);
+        sm_rc drc = rest ? rest_decode((const char *)pl + off, len - off, &jl, es_function_by_qname(qn),
+                                       ES_KIND_RESPONSE, &m, &fst, &err)
+                         : soap_decode((const char *)pl + off, len - off, &lim, 0, &m, &fst, &fault, &err);
+        if (drc == SM_OK) {
             fa.found = true;
             fa.st = m.status;
             const char *ic = es_str(m.body, "Iccid");
