@@ -88,16 +88,26 @@ write_config() { # $1 = with peers (1) or the bootstrap file (0)
         echo "  smdp_id: $SMDP_ID"
         echo "  smsr_id: $SMSR_ID"
         echo "  ci_cert_file: pki/ci.crt"
-        if [ "$1" = 1 ] && "$bin/smctl" config docs 2>/dev/null | grep -q '^| `es5\.smpp_address`'; then
+        if [ "$1" = 1 ] && has_key es5.smpp_server; then
             echo "es5:"
-            echo "  smpp_address: 127.0.0.1:$smpp_port"
+            echo "  smpp_server: 127.0.0.1:$smpp_port"
+            echo "  sms_source_addr: $SMSR_SMS"
             echo "  admin_listen: 127.0.0.1:$admin_port"
-            echo "  sms_address: $SMSR_SMS"
+            echo "  admin_url: https://127.0.0.1:$admin_port/gsma/adminagent"
         fi
-        if [ "$1" = 1 ] && [ -n "${SMBOX_EXTRA_YAML:-}" ]; then
-            cat "$SMBOX_EXTRA_YAML"
-        fi
-    } >"$tmp"
+    } >"$tmp.base"
+    # SMBOX_EXTRA_YAML: its sections are merged into the generated ones (keys added), new ones appended
+    if [ "$1" = 1 ] && [ -n "${SMBOX_EXTRA_YAML:-}" ]; then
+        awk 'FNR == NR { if ($0 ~ /^[A-Za-z_][A-Za-z0-9_]*:/) { sec = $1; order[++n] = sec; next }
+                         if (sec != "") body[sec] = body[sec] $0 "\n"; next }
+             { print }
+             /^[A-Za-z_][A-Za-z0-9_]*:/ && ($1 in body) { printf "%s", body[$1]; used[$1] = 1 }
+             END { for (i = 1; i <= n; i++) if (!(order[i] in used)) { print order[i]; printf "%s", body[order[i]] } }' \
+            "$SMBOX_EXTRA_YAML" "$tmp.base" >"$tmp"
+        rm -f "$tmp.base"
+    else
+        mv "$tmp.base" "$tmp"
+    fi
     if [ -f "$cfg" ] && cmp -s "$tmp" "$cfg"; then
         rm -f "$tmp"
     else
@@ -106,6 +116,8 @@ write_config() { # $1 = with peers (1) or the bootstrap file (0)
     fi
     return 0
 }
+
+has_key() { "$bin/smctl" config docs 2>/dev/null | grep -q "^| \`$1\`"; }
 
 peer() { # id role pki-name endpoint
     local fp
