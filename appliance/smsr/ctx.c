@@ -1,6 +1,7 @@
 /* The SM-SR context: identifiers, key labels and the trusted CI certificates. */
 #include "appliance/smsr/smsr.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,10 @@
 static sm_rc load_ci(smsr_ctx *x, const char *path, sm_err *err)
 {
     FILE *f = fopen(path, "rb");
+    if (!f && errno == ENOENT)
+        return SM_ENOTFOUND; /* not configured yet: registrations are refused until it exists */
     if (!f)
-        return sm_errf(err, SM_EIO, "SM-SR: cannot read the CI certificate file %s", path);
+        return sm_errf(err, SM_EIO, "SM-SR: cannot read the CI certificate file %s: %s", path, strerror(errno));
     uint8_t buf[65536];
     size_t n = fread(buf, 1, sizeof buf, f);
     bool more = !feof(f);
@@ -70,8 +73,13 @@ sm_rc smsr_ctx_init2(smsr_ctx *x, const char *smsr_id, const char *key_prefix, c
     sm_keyring_label(x->key_prefix, AK_KEK, x->kek_label, sizeof x->kek_label);
     x->platform_channel = ES5_CH_AUTO;
     x->default_validity_s = 86400;
+    snprintf(x->ci_note, sizeof x->ci_note, "none configured");
     if (ci_file && *ci_file) {
         sm_rc rc = load_ci(x, ci_file, err);
+        if (rc == SM_ENOTFOUND) {
+            snprintf(x->ci_note, sizeof x->ci_note, "%s does not exist", ci_file);
+            rc = SM_OK;
+        }
         if (rc != SM_OK) {
             smsr_ctx_free(x);
             return rc;

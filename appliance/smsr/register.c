@@ -113,7 +113,8 @@ sm_rc smsr_eum_issuer(const smsr_ctx *x, const uint8_t *der, size_t len, time_t 
 {
     sm_err last = {0};
     if (x->nci == 0)
-        return refuse(why, SMSR_WHY_CHAIN, err, SM_ECONFIG, "no trusted CI certificate is configured (gsma.ci_cert_file)");
+        return refuse(why, SMSR_WHY_CHAIN, err, SM_ECONFIG, "no trusted CI certificate (gsma.ci_cert_file: %s)",
+                      x->ci_note);
     for (size_t i = 0; i < x->nci; i++) {
         gpcert_issuer ci;
         sm_err e = {0};

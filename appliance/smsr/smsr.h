@@ -32,6 +32,7 @@ typedef struct smsr_ctx {
     uint8_t *ci[SMSR_MAX_CI];         /* trusted CI certificates (DER), gsma.ci_cert_file */
     size_t ci_len[SMSR_MAX_CI];
     size_t nci;
+    char ci_note[300];                /* why nci is 0 */
     es_server *srv;                   /* asynchronous answers and notifications (NULL: none sent) */
     smsr_es5_ops es5;
     void (*kick)(void *arg);          /* a procedure was created or woken: run the engine soon */
@@ -42,7 +43,8 @@ typedef struct smsr_ctx {
 } smsr_ctx;
 
 /* Fills a context from the configuration: identifiers, key labels, the CI certificate file (PEM or
- * DER, up to SMSR_MAX_CI certificates). srv, es5 and kick are left for the caller. */
+ * DER, up to SMSR_MAX_CI certificates; a file that does not exist leaves none, and every registration is
+ * then refused, saying why). srv, es5 and kick are left for the caller. */
 sm_rc smsr_ctx_init(smsr_ctx *x, const sm_config *cfg, sm_err *err);
 /* Same with explicit values (tests, smctl). ci_file may be NULL (no CI: every chain check fails). */
 sm_rc smsr_ctx_init2(smsr_ctx *x, const char *smsr_id, const char *key_prefix, const char *ci_file, sm_err *err);
