@@ -2,6 +2,7 @@
 #include "appliance/app.h"
 #include "appliance/db_service.h"
 #include "appliance/engine_service.h"
+#include "appliance/es5/es5.h"
 #include "appliance/net_service.h"
 #include "appliance/smdp/service.h"
 
@@ -11,6 +12,9 @@ const sm_service sm_services[] = {
      .worker_hook = {.name = "db", .init = sm_db_worker_init, .fini = sm_db_worker_fini}},
     /* the engine goes before net so that ES handlers can create procedures as soon as calls arrive */
     {.name = "engine", .start = sm_engine_start, .stop = sm_engine_stop},
+    /* ES5 delivery to eUICCs (SMPP client, SCP81 admin server, delivery driver): after the engine it
+     * wakes, stopped after net (no new requests) */
+    {.name = "es5", .start = es5_start, .stop = es5_stop},
     {.name = "net", .start = sm_net_start, .stop = sm_net_stop, .reload = sm_net_reload},
 };
 const size_t sm_nservices = sizeof sm_services / sizeof sm_services[0];

@@ -109,6 +109,37 @@ typedef struct sm_config {
         char *platform_channel;  /* ISD-R platform commands (enable, disable, delete): auto | sms | https */
         long default_validity_s; /* SM-SR procedures whose call named no ValidityPeriod */
     } smsr;
+
+    struct {                     /* ES5 delivery to eUICCs (appliance/es5, docs/es5.md) */
+        char *smpp_server;       /* SMSC host:port; empty = no SMS channel on this node */
+        char *smpp_system_id;
+        char *smpp_password_file;
+        char *smpp_password_env;
+        char *smpp_system_type;
+        char *sms_source_addr;   /* our SMS address (source of MT; PoRs come back to it) */
+        long smpp_enquire_link_s;
+        long smpp_window;
+        long smpp_response_timeout_s;
+        long smpp_reconnect_max_s;
+        bool smpp_delivery_receipts;
+        long sms_max_parts;
+        char *admin_listen;      /* SCP81 admin server host:port; empty = no HTTPS channel on this node */
+        char *admin_url;         /* https://host:port/path the push tells the card to open */
+        long admin_handshake_threads;
+        long admin_idle_ms;
+        long admin_max_connections;
+        char *push_identity;     /* tlv | text */
+        char *prefer_channel;    /* https | sms, for requests that leave the choice to es5 */
+        long validity_s;
+        long por_timeout_ms;
+        long retry_max_ms;
+        long session_wait_ms;
+        long script_timeout_s;
+        long lease_ms;
+        long poll_ms;
+        long notification_dedup_s;
+        long retention_s;
+    } es5;
 } sm_config;
 
 /* Loads and validates a file (path NULL: embedded defaults only). On error the message names the

@@ -119,6 +119,65 @@ const cfg_item cfg_schema[] = {
       "supports it, else SMS (docs/sm-sr.md)."),
     I("smsr.default_validity_s", smsr.default_validity_s, "86400", 60, 2592000,
       "SM-SR: validity of a procedure whose ES call named no ValidityPeriod (seconds)."),
+
+    S("es5.smpp_server", es5.smpp_server, NULL,
+      "ES5 SMS channel: the SMSC's SMPP 3.4 address host:port; empty = no SMS channel on this node. *restart*"),
+    S("es5.smpp_system_id", es5.smpp_system_id, "smbox", "SMPP bind system_id (at most 15 characters). *restart*"),
+    S("es5.smpp_password_file", es5.smpp_password_file, NULL,
+      "File holding the SMPP bind password (at most 8 characters). Exclusive with es5.smpp_password_env; neither = "
+      "empty password. *restart*"),
+    S("es5.smpp_password_env", es5.smpp_password_env, NULL, "Environment variable holding the SMPP password. *restart*"),
+    S("es5.smpp_system_type", es5.smpp_system_type, "", "SMPP bind system_type (at most 12 characters). *restart*"),
+    S("es5.sms_source_addr", es5.sms_source_addr, NULL,
+      "Our SMS address: source of MT SMS, where PoRs come back (the ISD-R's SM-SR address). Needed with "
+      "es5.smpp_server. *restart*"),
+    I("es5.smpp_enquire_link_s", es5.smpp_enquire_link_s, "30", 1, 3600, "enquire_link period while bound. *restart*"),
+    I("es5.smpp_window", es5.smpp_window, "10", 1, 1000, "submit_sm awaiting their response at once. *restart*"),
+    I("es5.smpp_response_timeout_s", es5.smpp_response_timeout_s, "10", 1, 600,
+      "Seconds to wait for bind_resp, submit_sm_resp, enquire_link_resp. *restart*"),
+    I("es5.smpp_reconnect_max_s", es5.smpp_reconnect_max_s, "30", 1, 3600,
+      "Longest delay between reconnection attempts (from 0.5 s, doubled). *restart*"),
+    {"es5.smpp_delivery_receipts", CT_BOOL, offsetof(sm_config, es5.smpp_delivery_receipts), "false",
+     "Ask the SMSC for delivery receipts (logged; the PoR is what counts). *restart*", NULL, 0, 0, 0, NULL, 0, 0},
+    I("es5.sms_max_parts", es5.sms_max_parts, "4", 1, 16,
+      "Most SMS one SCP80 packet may take (concatenated); longer scripts go by HTTPS. *restart*"),
+    S("es5.admin_listen", es5.admin_listen, NULL,
+      "ES5 HTTPS channel: address:port of the SCP81 admin server (PSK-TLS) cards connect to after a push; empty = "
+      "no HTTPS channel on this node. *restart*"),
+    S("es5.admin_url", es5.admin_url, NULL,
+      "https://host:port/path put in the push SMS: where cards open their admin session (needed with "
+      "es5.admin_listen). *restart*"),
+    I("es5.admin_handshake_threads", es5.admin_handshake_threads, "2", 1, 64,
+      "Threads running PSK-TLS handshakes (their PSK lookup waits for a worker) off the loop. *restart*"),
+    I("es5.admin_idle_ms", es5.admin_idle_ms, "2000", 0, 600000,
+      "How long an admin session without work is kept open (204 with X-Admin-Next-URI) for the next script. "
+      "*restart*"),
+    I("es5.admin_max_connections", es5.admin_max_connections, "1000", 1, 1000000,
+      "Concurrent admin sessions accepted. *restart*"),
+    E("es5.push_identity", es5.push_identity, "tlv", "tlv|text",
+      "How the push SMS (tag 85) carries the PSK identity: its TLV bytes (45) or their hex text (90). *restart*"),
+    E("es5.prefer_channel", es5.prefer_channel, "https", "https|sms",
+      "Requests that leave the channel to es5: HTTPS when the eUICC supports it, or SMS when the script targets the "
+      "ISD-R and fits es5.sms_max_parts. *restart*"),
+    I("es5.validity_s", es5.validity_s, "3600", 10, 2592000,
+      "Default validity of a request submitted without a deadline: undelivered after it, the request ends Expired. "
+      "*restart*"),
+    I("es5.por_timeout_ms", es5.por_timeout_ms, "30000", 100, 3600000,
+      "First wait for a PoR before the same packet is sent again; doubled (with jitter) per retransmission. "
+      "*restart*"),
+    I("es5.retry_max_ms", es5.retry_max_ms, "600000", 100, 86400000, "Longest wait between two attempts. *restart*"),
+    I("es5.session_wait_ms", es5.session_wait_ms, "60000", 100, 3600000,
+      "Wait for the card's admin session after a push before pushing again. *restart*"),
+    I("es5.script_timeout_s", es5.script_timeout_s, "120", 1, 3600,
+      "A card in session must answer a script within this (its connection idles out then). *restart*"),
+    I("es5.lease_ms", es5.lease_ms, "30000", 100, 3600000,
+      "A node's claim on a request: if it dies, another node takes the request over after this. *restart*"),
+    I("es5.poll_ms", es5.poll_ms, "100", 10, 60000,
+      "How often a node looks for due requests (submitted elsewhere, timed out, expired). *restart*"),
+    I("es5.notification_dedup_s", es5.notification_dedup_s, "86400", 1, 31536000,
+      "A notification sequence number seen again within this is a duplicate (confirmed again, not processed). "
+      "*restart*"),
+    I("es5.retention_s", es5.retention_s, "604800", 60, 31536000, "Finished requests are kept this long. *restart*"),
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0, 0},
 };
 

@@ -93,4 +93,13 @@ void es5_set_notification_handler(es5_notification_fn fn, void *arg);
 sm_rc es5_start(sm_app *app, sm_err *err);
 void es5_stop(sm_app *app);
 
+/* Added with the delivery (compatible extensions):
+ * es5_kick: thread-safe; asks for a delivery pass now (after a transaction with es5_submit committed;
+ *   without it the service finds the request on its next poll, es5.poll_ms).
+ * es5_result_get: the stored outcome of a request, in the caller's transaction; *done = false (and
+ *   out untouched) while it is not finished. SM_ENOTFOUND for an unknown id (or one purged after
+ *   es5.retention_s). Free out with es5_result_clear. */
+void es5_kick(sm_app *app);
+sm_rc es5_result_get(db_conn *c, int64_t req_id, es5_result *out, bool *done, sm_err *err);
+
 #endif
