@@ -442,7 +442,8 @@ int es5t_node_start(es5t_node *n, testenv_hsm *T, const char *dir, const char *n
     FILE *fp = fopen(n->cfgpath, "w");
     if (!fp)
         return -1;
-    fprintf(fp, "node:\n  name: %s\n  var_dir: %s\nworkers:\n  threads: 3\nes5:\n%s", name, dir, yaml_es5);
+    fprintf(fp, "node:\n  name: %s\n  var_dir: %s\nworkers:\n  threads: 3\n%s%s", name, dir,
+            yaml_es5 && *yaml_es5 ? "es5:\n" : "", yaml_es5 ? yaml_es5 : "");
     fclose(fp);
     sm_err err = {0};
     if (sm_config_load(n->cfgpath, &n->app.cfg, &err) != SM_OK) {
