@@ -63,5 +63,7 @@ int smctl_audit_main(smctl_ctx *c, int argc, char **argv);
 void smctl_audit_help(FILE *out);
 int smctl_euicc_main(smctl_ctx *c, int argc, char **argv); /* appliance/smsr/smctl_euicc.c */
 void smctl_euicc_help(FILE *out);
+int smctl_es5_main(smctl_ctx *c, int argc, char **argv); /* appliance/es5/smctl_es5.c */
+void smctl_es5_help(FILE *out);
 
 #endif

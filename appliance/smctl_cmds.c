@@ -30,6 +30,8 @@ const smctl_cmd smctl_cmds[] = {
     {"euicc", "import FILE | eum add | transport-key import | owner | show",
      "SM-SR: register eUICCs from EUM batch files, EUM certificates, eUICC owner, show an EIS", smctl_euicc_main,
      smctl_euicc_help},
+    {"es5", "status", "ES5 delivery to eUICCs: queue depth per state, outcomes, sessions, SMPP link per node",
+     smctl_es5_main, smctl_es5_help},
     {"tool", "SUBCOMMAND [ARGS] (see help tool)",
      "offline crypto for operators and auditors (test keys only)", tool_main, smctl_tool_help},
     {NULL, NULL, NULL, NULL, NULL},

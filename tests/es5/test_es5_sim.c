@@ -495,6 +495,32 @@ static void test_notification(void **state)
     assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "smsc reset"), 0);
 }
 
+/* 10. smctl es5 status reads the queue and the node's report from the database. */
+static void test_smctl_status(void **state)
+{
+    (void)state;
+    char cfg[400], cmd[1400], out[8000];
+    snprintf(cfg, sizeof cfg, "%s/smctl.yaml", G.dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "node:\n  name: ctl\n  var_dir: %s\ndatabase:\n  dsn: \"postgresql://%s@/es5sim?host=%s\"\n", G.dir,
+            G.pg.cl.user, G.pg.cl.datadir);
+    fclose(f);
+    usleep(2500000); /* the node reports every 2 s */
+    const char *bin = getenv("SMBOX_BIN_DIR");
+    snprintf(cmd, sizeof cmd, "'%s/smctl' -c '%s' es5 status 2>&1", bin ? bin : "build/rel/bin", cfg);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int rc = pclose(p);
+    if (rc != 0 || !strstr(out, "queue") || !strstr(out, "node n1") || !strstr(out, "smpp bound") ||
+        !strstr(out, "last hour"))
+        fail_msg("smctl es5 status (exit %d):\n%s", rc, out);
+    assert_non_null(strstr(out, " ok "));
+    assert_non_null(strstr(out, "expired 1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,7 +528,7 @@ int main(void)
         cmocka_unit_test(test_order_and_parallel), cmocka_unit_test(test_unreachable_expires),
         cmocka_unit_test(test_smsc_loss),          cmocka_unit_test(test_smsc_duplicate),
         cmocka_unit_test(test_counter_ahead),      cmocka_unit_test(test_tampered_por),
-        cmocka_unit_test(test_notification),
+        cmocka_unit_test(test_notification),      cmocka_unit_test(test_smctl_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
