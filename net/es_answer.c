@@ -116,16 +116,46 @@ void es_answer_message_id(int64_t proc_id, int n, char *out, size_t cap)
     snprintf(out, cap, MID_PREFIX "%" PRId64 ":%d", proc_id, n);
 }
 
+DB_STMT(q_keep, 3,
+        "INSERT INTO proc_answer (proc_id, relates_to, answer) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
+DB_STMT(q_lock, 1, "SELECT state FROM proc WHERE id = $1 FOR UPDATE");
+DB_STMT(q_take, 2, "DELETE FROM proc_answer WHERE proc_id = $1 AND relates_to = $2 RETURNING answer");
+DB_STMT(q_forget, 1, "DELETE FROM proc_answer WHERE proc_id = $1");
+
 struct wake_args {
     int64_t id;
+    const char *relates_to;
     const uint8_t *d;
     size_t len;
+    bool waiting;
 };
 
 static sm_rc do_wake(db_conn *c, void *arg, sm_err *err)
 {
     struct wake_args *a = arg;
-    return db_proc_wake(c, a->id, NULL, a->d, a->len, err);
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, a->id);
+    db_p_text(&p, a->relates_to);
+    db_p_bytea(&p, a->d, a->len);
+    sm_rc rc = db_exec(c, &q_keep, &p, NULL, err);
+    if (rc != SM_OK)
+        return rc;
+    /* a step of the procedure running now holds this lock: wait for its outcome, then wake */
+    db_params_init(&p);
+    db_p_int(&p, a->id);
+    db_res *r = NULL;
+    rc = db_exec(c, &q_lock, &p, &r, err);
+    if (rc == SM_OK && db_res_rows(r) != 1)
+        rc = sm_errf(err, SM_ENOTFOUND, "es answer: no procedure %lld", (long long)a->id);
+    db_res_free(r);
+    if (rc != SM_OK)
+        return rc;
+    /* not waiting: the answer stays kept (the transaction must commit), the caller hears SM_ESTATE */
+    sm_err e2 = {0};
+    rc = db_proc_wake(c, a->id, NULL, a->d, a->len, &e2);
+    a->waiting = rc == SM_OK;
+    return rc == SM_ESTATE ? SM_OK : rc == SM_OK ? SM_OK : sm_errf(err, rc, "%s", e2.msg);
 }
 
 sm_rc es_answer_wake(db_conn *c, int64_t proc_id, const es_answer *a, sm_err *err)
@@ -134,9 +164,41 @@ sm_rc es_answer_wake(db_conn *c, int64_t proc_id, const es_answer *a, sm_err *er
     sm_buf_init(&b);
     sm_rc rc = es_answer_encode(a, &b, err);
     if (rc == SM_OK) {
-        struct wake_args wa = {proc_id, b.data, b.len};
+        struct wake_args wa = {proc_id, a->relates_to, b.data, b.len, false};
         rc = db_tx(c, do_wake, &wa, err);
+        if (rc == SM_OK && !wa.waiting)
+            rc = sm_errf(err, SM_ESTATE, "procedure %lld is not waiting: the answer is kept for it",
+                         (long long)proc_id);
     }
     sm_buf_free(&b);
     return rc;
+}
+
+sm_rc es_answer_take(db_conn *c, int64_t proc_id, const char *relates_to, es_answer *out, bool *found, sm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    *found = false;
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, proc_id);
+    db_p_text(&p, relates_to);
+    db_res *r = NULL;
+    uint8_t *d = NULL;
+    size_t len = 0;
+    sm_rc rc = db_exec(c, &q_take, &p, &r, err);
+    if (rc == SM_OK && db_res_rows(r) == 1 && (rc = db_res_bytea(r, 0, 0, &d, &len, err)) == SM_OK) {
+        rc = es_answer_decode(d, len, out, err);
+        *found = rc == SM_OK;
+    }
+    free(d);
+    db_res_free(r);
+    return rc;
+}
+
+sm_rc es_answer_forget(db_conn *c, int64_t proc_id, sm_err *err)
+{
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, proc_id);
+    return db_exec(c, &q_forget, &p, NULL, err);
 }

@@ -5,6 +5,7 @@
 #ifndef SM_NET_ES_ANSWER_H
 #define SM_NET_ES_ANSWER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "db/pg.h"
@@ -32,8 +33,15 @@ int64_t es_answer_proc_of(const char *message_id);
 /* Makes such a MessageID (also used as the FunctionCallIdentifier of the request). */
 void es_answer_message_id(int64_t proc_id, int n, char *out, size_t cap);
 
-/* Wakes the procedure with the answer as its step data, in the caller's transaction (or one of its
- * own when none is open). SM_ESTATE when the procedure is not waiting (a late or repeated answer). */
+/* Delivers an answer to its procedure, in the caller's transaction (or one of its own when none is
+ * open): the answer is kept (table proc_answer) and the procedure, locked first so that a step running
+ * now finishes before, is woken with it as its step data. SM_ESTATE when the procedure is not waiting:
+ * it takes the answer when it next looks for it (es_answer_take), nothing is lost. */
 sm_rc es_answer_wake(db_conn *c, int64_t proc_id, const es_answer *a, sm_err *err);
+/* The kept answer of procedure proc_id to the request whose MessageID is relates_to (*found false when
+ * none came yet); it is removed once taken, in the caller's transaction. */
+sm_rc es_answer_take(db_conn *c, int64_t proc_id, const char *relates_to, es_answer *out, bool *found, sm_err *err);
+/* Drops what is kept for a procedure (when it ends). */
+sm_rc es_answer_forget(db_conn *c, int64_t proc_id, sm_err *err);
 
 #endif

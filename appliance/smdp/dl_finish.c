@@ -127,6 +127,8 @@ static sm_rc finish(smdp_ctx *x, db_conn *c, dp_dl *d, const ending *e, db_next 
         }
     }
     if (rc == SM_OK)
+        rc = es_answer_forget(c, d->proc_id, err);
+    if (rc == SM_OK)
         rc = db_audit_appendf(c, err, d->requester, "smdp.download.end", d->eid, ok ? "ok" : "failed",
                               "proc=%lld iccid=%s outcome=%s status=%s %s/%s %s", (long long)d->proc_id, d->iccid,
                               e->outcome, es_exec_name(e->st.exec), e->st.subject, e->st.reason, e->st.message);

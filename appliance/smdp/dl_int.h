@@ -25,9 +25,9 @@ typedef struct dl_run {
 sm_rc dl_send(dl_run *r, const char *qname, es_value *body, const char *wait_step, sm_err *err);
 /* Continues at step now. */
 void dl_goto(dl_run *r, const char *step);
-/* The answer the step was woken with, when it answers the request the procedure waits for; false (and
- * the procedure waits on) for a late or foreign one. */
-bool dl_take_answer(dl_run *r);
+/* The answer to the request the procedure waits for, when it came (*have); a late or foreign answer
+ * that woke the procedure is not it (the procedure then waits on). */
+sm_rc dl_take_answer(dl_run *r, bool *have, sm_err *err);
 /* The download failed with st: error management first when an ISD-P may exist on the card, then the
  * final answer. */
 sm_rc dl_failed(dl_run *r, const es_status *st, sm_err *err);

@@ -118,28 +118,34 @@ sm_rc dl_send(dl_run *r, const char *qname, es_value *body, const char *wait_ste
     return SM_OK;
 }
 
-bool dl_take_answer(dl_run *r)
+/* The answer is taken from where es_answer_wake keeps it (whatever the step data says: that may be a
+ * late duplicate of an earlier answer). */
+sm_rc dl_take_answer(dl_run *r, bool *have, sm_err *err)
 {
-    const db_proc *p = r->p;
-    if (!p->data || !p->data_len)
-        return false;
+    *have = false;
+    if (!r->d->expect_mid[0])
+        return SM_OK;
     sm_err e = {0};
-    if (es_answer_decode(p->data, p->data_len, &r->ans, &e) != SM_OK) {
+    sm_rc rc = es_answer_take(r->c, r->p->id, r->d->expect_mid, &r->ans, have, &e);
+    if (rc == SM_EPARSE || rc == SM_ELIMIT) { /* unreadable: it is gone; the deadline ends the wait */
         char q[600];
-        sm_log(SM_LOG_WARN, "smdp", "answer_unreadable", "proc=%lld error=%s", (long long)p->id, SM_LOGQ(q, e.msg));
+        sm_log(SM_LOG_WARN, "smdp", "answer_unreadable", "proc=%lld error=%s", (long long)r->p->id,
+               SM_LOGQ(q, e.msg));
         es_answer_clear(&r->ans);
-        return false;
+        return SM_OK;
     }
+    if (rc != SM_OK)
+        return sm_errf(err, rc, "%s", e.msg);
     char qn[64];
-    snprintf(qn, sizeof qn, "%s.%s", es_iface_name(r->ans.fn->iface), r->ans.fn->name);
-    if (strcmp(r->ans.relates_to, r->d->expect_mid) || strcmp(qn, r->d->expect_fn)) {
-        char q[300];
-        sm_log(SM_LOG_INFO, "smdp", "answer_ignored", "proc=%lld relates_to=%s waits_for=%s", (long long)p->id,
-               SM_LOGQ(q, r->ans.relates_to), r->d->expect_mid);
+    if (*have)
+        snprintf(qn, sizeof qn, "%s.%s", es_iface_name(r->ans.fn->iface), r->ans.fn->name);
+    if (*have && strcmp(qn, r->d->expect_fn)) {
+        sm_log(SM_LOG_WARN, "smdp", "answer_ignored", "proc=%lld function=%s waits_for=%s", (long long)r->p->id, qn,
+               r->d->expect_fn);
         es_answer_clear(&r->ans);
-        return false;
+        *have = false;
     }
-    return true;
+    return SM_OK;
 }
 
 sm_rc dl_failed(dl_run *r, const es_status *st, sm_err *err)
@@ -200,11 +206,12 @@ static sm_rc run_steps(const step_def *tab, size_t n, db_conn *c, const db_proc 
     if (rc != SM_OK)
         return rc;
     dl_run r = {.x = x, .c = c, .p = p, .nx = nx, .d = &d, .s = w ? w->hsm : NULL};
-    if (sd->answer && !dl_take_answer(&r)) {
-        nx->kind = DB_NEXT_WAIT; /* not the answer it waits for: keep waiting */
+    bool have = true;
+    if (sd->answer && ((rc = dl_take_answer(&r, &have, err)) != SM_OK || !have)) {
+        nx->kind = DB_NEXT_WAIT; /* no answer to its request yet (a late duplicate woke it): wait on */
         snprintf(nx->step, sizeof nx->step, "%s", p->step);
         dp_dl_clear(&d);
-        return SM_OK;
+        return rc;
     }
     if (!r.s)
         rc = sm_errf(err, SM_ESTATE, "download: step %s needs a worker's HSM session", p->step);
@@ -238,7 +245,6 @@ static sm_rc cl_send(dl_run *r, sm_err *err) { return dl_delete_isdp(r, r->d->ic
 
 static sm_rc cl_deleted(dl_run *r, sm_err *err)
 {
-    (void)err;
     dp_dl *d = r->d;
     es_status st;
     dl_status_of_answer(&r->ans, &st);
@@ -246,7 +252,7 @@ static sm_rc cl_deleted(dl_run *r, sm_err *err)
     sm_log(SM_LOG_NOTICE, "smdp", "isdp_cleanup", "proc=%lld eid=%s iccid=%s status=%s subject=%s reason=%s",
            (long long)d->proc_id, d->eid, d->iccid, es_exec_name(st.exec), st.subject, st.reason);
     r->nx->kind = DB_NEXT_DONE;
-    return SM_OK;
+    return es_answer_forget(r->c, d->proc_id, err);
 }
 
 static const step_def CLEANUP[] = {{"send", cl_send, false}, {"deleted", cl_deleted, true}};

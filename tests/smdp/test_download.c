@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "net/es_answer.h"
 #include "tests/smdp/dl_fixture.h"
 
 static int setup(void **state)
@@ -271,6 +272,53 @@ static void test_validity_period_runs_out(void **state)
     assert_string_equal(stock_state("89000123456789112349"), "available");
 }
 
+/* The answer to CreateISDP arrives while the procedure is not waiting (a late duplicate of the GetEIS
+ * answer woke it just before): it is kept and taken, not lost. */
+static void test_answer_while_not_waiting(void **state)
+{
+    reset_world();
+    SRF.create_silent = true;
+    order("DL-LATE", "89000123456789132347", 1);
+    int64_t id = start(NULL, "DL-LATE", false, 600, "mid-late");
+    char st[16], step[64];
+    for (int i = 0; i < 40; i++) {
+        proc_state(id, st, sizeof st, step, sizeof step);
+        if (!strcmp(st, "waiting") && !strcmp(step, "isdp"))
+            break;
+        eng_arg ea = {.max = 8};
+        on_worker(engine_job, &ea);
+        on_worker(pump_job, NULL);
+    }
+    assert_string_equal(step, "isdp");
+    db_conn *c = conn();
+    sm_err err = {0};
+    /* a late duplicate of the GetEIS answer (request 1): wakes it */
+    es_answer stale = {.fn = es_function_by_qname("ES3.GetEIS")};
+    es_status_ok(&stale.status);
+    es_answer_message_id(id, 1, stale.relates_to, sizeof stale.relates_to);
+    assert_int_equal(es_answer_wake(c, id, &stale, &err), SM_OK);
+    /* the SM-SR's real answer to CreateISDP (request 2) now finds it ready, not waiting */
+    pthread_mutex_lock(&CARD.mu);
+    CARD.isdp = true;
+    CARD.aid_len = 16;
+    size_t al;
+    sm_hex_decode(AIDHEX, CARD.aid, 16, &al, NULL);
+    pthread_mutex_unlock(&CARD.mu);
+    es_answer ok = {.fn = es_function_by_qname("ES3.CreateISDP"), .body = es_struct_new()};
+    es_status_ok(&ok.status);
+    es_add_str(ok.body, "Isd-p-aid", AIDHEX);
+    es_answer_message_id(id, 2, ok.relates_to, sizeof ok.relates_to);
+    assert_int_equal(es_answer_wake(c, id, &ok, &err), SM_ESTATE);
+    es_value_free(ok.body);
+    db_pool_give(c);
+    drive(&id, 1, 200);
+    proc_state(id, st, sizeof st, step, sizeof step);
+    assert_string_equal(st, "done");
+    assert_true(CARD.installed);
+    expect_final("mid-late", ES_EXEC_SUCCESS, NULL, NULL, "89000123456789132347");
+    assert_int_equal(sql_long("SELECT count(*) FROM proc_answer WHERE proc_id = %lld", (long long)id), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_stock_exhausted_and_unknowns),
         cmocka_unit_test(test_profile_used_at_most_once),
         cmocka_unit_test(test_validity_period_runs_out),
+        cmocka_unit_test(test_answer_while_not_waiting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
