@@ -5,3 +5,9 @@ app_SRCS += $(wildcard appliance/es5/*.c)
 # (notifications, response scripts).
 fuzz_smpp_SRCS := net/smpp.c
 fuzz_es5_mo_SRCS := appliance/es5/notif_parse.c appliance/es5/outcome.c
+
+# `make bench-es5`: SMS packets/s and HTTPS admin sessions/s against the simulator (bench/bench_es5.c).
+.PHONY: bench-es5
+bench-es5: $(B)/bench/bench_es5 $(B)/sim/sim $(B)/bin/smctl
+	@SMBOX_BIN_DIR=$(abspath $(B))/bin $(B)/bench/bench_es5
+bench: bench-es5
