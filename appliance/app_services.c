@@ -5,6 +5,7 @@
 #include "appliance/es5/es5.h"
 #include "appliance/net_service.h"
 #include "appliance/smdp/service.h"
+#include "appliance/smsr/service.h"
 
 const sm_service sm_services[] = {
     /* the database service goes before net: workers need their connection before ES calls run */
@@ -22,5 +23,6 @@ const size_t sm_nservices = sizeof sm_services / sizeof sm_services[0];
 /* ES handler binders of the domain modules (run by the net service before traffic). */
 const sm_es_binder sm_es_binders[] = {
     smdp_es_binder, /* ES2 for MNOs, ES3 answers and notifications from SM-SRs, the SM-DP's extensions */
+    smsr_es_binder, /* ES1 for EUMs, ES3 for SM-DPs, ES4 for MNOs and M2M SPs */
 };
 const size_t sm_nes_binders = sizeof sm_es_binders / sizeof sm_es_binders[0];

@@ -218,6 +218,13 @@ sm_rc es5q_submit(db_conn *c, const es5_request *rq, int prio, int64_t *id, sm_e
         return sm_errf(err, SM_EINVAL, "es5: eUICC %s does not support HTTPS, the only channel to an ISD-P", card.eid);
     if (rq->channel == ES5_CH_HTTPS && !card.https)
         return sm_errf(err, SM_EINVAL, "es5: eUICC %s does not support HTTPS (EIS HttpSupport)", card.eid);
+    /* a script that cannot go by SMS (too many concatenated parts) and has no other way is refused now */
+    int maxp = es5_running ? es5_running->set.sms_max_parts : ES5_SMS_PARTS_MAX;
+    size_t pkt = rq->script_len + 4 + 24 + 15, parts = pkt <= 137 ? 1 : 1 + (pkt - 132 + 133) / 134;
+    bool sms_only = rq->channel == ES5_CH_SMS || (rq->channel == ES5_CH_AUTO && !card.https);
+    if (sms_only && parts > (size_t)maxp)
+        return sm_errf(err, SM_ELIMIT, "es5: a %zu-byte script needs %zu SMS, more than es5.sms_max_parts (%d), and "
+                                       "eUICC %s cannot be reached by HTTPS", rq->script_len, parts, maxp, card.eid);
     db_params p;
     db_params_init(&p);
     db_p_text(&p, card.eid);
@@ -262,8 +269,9 @@ sm_rc es5_submit(db_conn *c, const es5_request *r, int64_t *req_id, sm_err *err)
     return es5q_submit(c, r, ES5_PRIO_NORMAL, req_id, err);
 }
 
-sm_rc es5_cancel(db_conn *c, int64_t req_id, sm_err *err)
+static sm_rc do_cancel(db_conn *c, void *arg, sm_err *err)
 {
+    int64_t req_id = *(const int64_t *)arg;
     db_params p;
     db_params_init(&p);
     db_p_int(&p, req_id);
@@ -290,6 +298,12 @@ sm_rc es5_cancel(db_conn *c, int64_t req_id, sm_err *err)
                      (long long)req_id, db_res_int(r, 0, 1) ? "in flight" : "being sent", (long long)db_res_int(r, 0, 1));
     db_res_free(r);
     return rc;
+}
+
+sm_rc es5_cancel(db_conn *c, int64_t req_id, sm_err *err)
+{
+    /* the caller's transaction when one is open (the cancel and its audit entry commit with it) */
+    return db_tx(c, do_cancel, &req_id, err);
 }
 
 static sm_rc read_row(db_res *r, int i, es5_row *o, sm_err *err)

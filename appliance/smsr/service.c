@@ -13,6 +13,7 @@ static bool g_ready;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void engine_kick(void *arg) { sm_engine_kick(arg); }
+static void es5_kick_cb(void *arg) { es5_kick(arg); }
 
 /* Built once, at the first of the registrar or the binder (both run on the loop thread at start). */
 static sm_rc ready(sm_app *app, sm_err *err)
@@ -20,7 +21,7 @@ static sm_rc ready(sm_app *app, sm_err *err)
     pthread_mutex_lock(&g_mu);
     sm_rc rc = SM_OK;
     if (!g_ready && (rc = smsr_ctx_init(&g_x, app->cfg, err)) == SM_OK) {
-        g_x.es5 = (smsr_es5_ops){.submit = es5_submit, .cancel = es5_cancel};
+        g_x.es5 = (smsr_es5_ops){.submit = es5_submit, .cancel = es5_cancel, .kick = es5_kick_cb, .kick_arg = app};
         g_x.kick = engine_kick;
         g_x.kick_arg = app;
         /* before es5 starts receiving: notifications reach the SM-SR from the first one */

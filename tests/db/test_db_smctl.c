@@ -90,7 +90,7 @@ static void test_embedded_cluster_and_schema(void **state)
     EXPECT(smctl("db status") == 1); /* schema not there yet */
     EXPECT(out_has("1 pending") || out_has("pending"));
     EXPECT(smctl("db migrate") == 0);
-    EXPECT(out_has("applied 1 migration"));
+    EXPECT(out_has("applied ") && !out_has("applied 0 migration")); /* every migration of db/migrations */
     EXPECT(smctl("db migrate") == 0);
     EXPECT(out_has("applied 0 migration"));
     EXPECT(smctl("db status") == 0);

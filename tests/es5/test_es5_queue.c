@@ -164,6 +164,13 @@ static void test_submit_refusals(void **state)
     assert_int_equal(submit_rc(EID_A, ISDR, SCRIPT, sizeof SCRIPT, ES5_CH_SMS, now_us() - 1000000, 0, 1, &id, &err),
                      SM_ETIMEOUT);
     sm_err_clear(&err);
+    /* too long for the SMS of an eUICC without HTTPS */
+    uint8_t big[3000];
+    big[0] = 0x22, big[1] = 0x82, big[2] = 0x0B, big[3] = 0xB4;
+    memset(big + 4, 0, sizeof big - 4);
+    sm_err_clear(&err);
+    assert_int_equal(submit_rc(EID_N, ISDR, big, sizeof big, ES5_CH_AUTO, 0, 0, 1, &id, &err), SM_ELIMIT);
+    assert_non_null(strstr(err.msg, "sms_max_parts"));
     /* outside a transaction */
     es5_request r = {.eid = EID_A, .aid = ISDR, .aid_len = 16, .script = SCRIPT, .script_len = sizeof SCRIPT};
     assert_int_equal(es5_submit(G.c, &r, &id, &err), SM_ESTATE);
