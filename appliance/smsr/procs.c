@@ -68,9 +68,25 @@ static sm_rc submit(step *s, const db_aid *aid, const sm_buf *script, es5_channe
                      .script_len = script->len, .channel = ch, .deadline_us = s->p->deadline_us,
                      .wake_proc = s->p->id, .wake_step = "result", .label = s->o.op};
     int64_t id = 0;
-    sm_rc rc = s->x->es5.submit(s->c, &r, &id, err);
-    if (rc == SM_OK)
-        rc = smsr_op_set_es5(s->c, s->p->id, id, err);
+    sm_err se = {0};
+    sm_rc rc = s->x->es5.submit(s->c, &r, &id, &se);
+    if (rc == SM_ELIMIT) {
+        /* it can never be delivered (e.g. too long for SMS and the eUICC has no HTTPS): say so now */
+        es_status st;
+        es_status_fail(&st, ES_SUBJ_FUNCTION, ES_RSN_SIZE_EXCEEDED, "the eUICC cannot receive this command: %.200s",
+                       se.msg);
+        if (!strcmp(s->o.op, "CreateISDP") &&
+            (rc = db_profile_delete(s->c, actor(s), s->o.iccid, NULL, err)) != SM_OK && rc != SM_ENOTFOUND)
+            return rc;
+        sm_err_clear(err);
+        es_value *out = es_struct_new();
+        rc = out ? finish(s, &st, out, err) : sm_errf(err, SM_ENOMEM, "out of memory");
+        es_value_free(out);
+        return rc;
+    }
+    if (rc != SM_OK)
+        return sm_errf(err, rc, "%s", se.msg);
+    rc = smsr_op_set_es5(s->c, s->p->id, id, err);
     if (rc != SM_OK)
         return rc;
     if (s->x->es5.kick)

@@ -40,10 +40,15 @@ static sub SUBS[64];
 static int NSUB;
 static int64_t NEXTREQ = 1000;
 static int NCANCEL;
+static int FAKE_LIMIT; /* the next submission is refused as undeliverable (SM_ELIMIT) */
 
 static sm_rc fake_submit(db_conn *c, const es5_request *r, int64_t *id, sm_err *err)
 {
     (void)c;
+    if (FAKE_LIMIT) {
+        FAKE_LIMIT = 0;
+        return sm_errf(err, SM_ELIMIT, "es5: a 3000-byte script needs 30 SMS");
+    }
     if (NSUB >= 64 || r->script_len > sizeof SUBS[0].script)
         return sm_errf(err, SM_ELIMIT, "fake es5 full");
     sub *s = &SUBS[NSUB++];
@@ -647,6 +652,15 @@ static void test_senddata(void **state)
     expect(&r, 202, NULL);
     const char *other[] = {"FAILED", "<rps:Subject>8.3.1</rps:Subject><rps:Reason>3.4</rps:Reason>", NULL};
     assert_int_equal(outbox("ES3.SendDataResponse", SMDP_ID, other), 1);
+    /* ES5 refuses the script for good (too long for the only bearer): answered at once, not retried */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Sd-aid>%s</rps:Sd-aid><rps:Data>220880E28900033A0100</rps:Data>",
+             EID1, aid);
+    r = soap("smdp", 3, "ES3-SendDataRequest", f);
+    expect(&r, 202, NULL);
+    FAKE_LIMIT = 1;
+    run_engine();
+    const char *big[] = {"FAILED", "<rps:Subject>1.6</rps:Subject><rps:Reason>3.2</rps:Reason>", "30 SMS", NULL};
+    assert_int_equal(outbox("ES3.SendDataResponse", SMDP_ID, big), 1);
 }
 
 /* ---- ProfileDownloadCompleted and EnableProfile ------------------------------------------------------------- */
