@@ -370,8 +370,9 @@ static int download(smctl_ctx *c, int argc, char **argv)
         sm_err err = {0};
         smdp_dl_outcome out;
         if (db_proc_get(db, proc, &in, &err) == SM_OK && smdp_download_outcome(in.result, in.result_len, &out, &err) == SM_OK)
-            printf("result: %s, %s%s%s/%s %s%s%s\n", out.outcome, es_exec_name(out.status.exec),
-                   out.status.subject[0] ? " " : "", out.status.subject, out.status.reason, out.status.message,
+            printf("result: %s, %s%s%s%s%s%s%s%s%s\n", out.outcome, es_exec_name(out.status.exec),
+                   out.status.subject[0] ? " " : "", out.status.subject, out.status.subject[0] ? "/" : "",
+                   out.status.reason, out.status.message[0] ? " " : "", out.status.message,
                    out.iccid[0] ? ", ICCID " : "", out.iccid);
         else
             printf("result: procedure %s\n", state);
