@@ -70,11 +70,19 @@ static sm_rc submit(step *s, const db_aid *aid, const sm_buf *script, es5_channe
     int64_t id = 0;
     sm_err se = {0};
     sm_rc rc = s->x->es5.submit(s->c, &r, &id, &se);
-    if (rc == SM_ELIMIT) {
-        /* it can never be delivered (e.g. too long for SMS and the eUICC has no HTTPS): say so now */
+    if (rc == SM_ELIMIT || rc == SM_EINVAL || rc == SM_ETIMEOUT) {
+        /* es5 refuses it for good (too long for SMS on an eUICC without HTTPS, malformed, past its
+         * deadline): say so now rather than retrying what cannot change */
         es_status st;
-        es_status_fail(&st, ES_SUBJ_FUNCTION, ES_RSN_SIZE_EXCEEDED, "the eUICC cannot receive this command: %.200s",
-                       se.msg);
+        if (rc == SM_ELIMIT)
+            es_status_fail(&st, ES_SUBJ_FUNCTION, ES_RSN_SIZE_EXCEEDED, "the eUICC cannot receive this command: %.200s",
+                           se.msg);
+        else if (rc == SM_ETIMEOUT)
+            es_status_set(&st, ES_EXEC_EXPIRED, ES_SUBJ_FUNCTION, ES_RSN_TTL_EXPIRED, "%.200s", se.msg);
+        else if (!strcmp(s->o.op, "SendData"))
+            es_status_fail(&st, ES_SUBJ_FUNCTION, ES_RSN_INVALID, "Data: %.200s", se.msg);
+        else
+            es_status_fail(&st, ES_SUBJ_PROVIDER, ES_RSN_EXEC_ERROR, "%.200s", se.msg);
         if (!strcmp(s->o.op, "CreateISDP") &&
             (rc = db_profile_delete(s->c, actor(s), s->o.iccid, NULL, err)) != SM_OK && rc != SM_ENOTFOUND)
             return rc;
@@ -96,8 +104,8 @@ static sm_rc submit(step *s, const db_aid *aid, const sm_buf *script, es5_channe
     return SM_OK;
 }
 
-/* CreateISDP, ES8 traffic and audits go by HTTPS when the eUICC has it (procedures.md: SMS is for short
- * platform commands); an SMS-only eUICC gets everything by SMS */
+/* CreateISDP and audits go by HTTPS when the eUICC has it (procedures.md: SMS is for short platform
+ * commands), else by SMS; ES8 traffic to an ISD-P always by HTTPS */
 static es5_channel bulk_channel(const db_euicc *e) { return (e->caps & DB_CAP_HTTPS) ? ES5_CH_HTTPS : ES5_CH_SMS; }
 
 /* ---- ES5 outcome -> GSMA status ------------------------------------------------------------------- */
@@ -243,14 +251,8 @@ static sm_rc createisdp_result(step *s, sm_err *err)
 
 static sm_rc senddata_send(step *s, sm_err *err)
 {
-    db_euicc e;
-    sm_rc rc = db_eis_get(s->c, s->row.eid, &e, err);
-    if (rc != SM_OK)
-        return rc;
     sm_buf b = {.data = (uint8_t *)s->p->data, .len = s->p->data_len};
-    rc = submit(s, &s->o.aid, &b, bulk_channel(&e), err);
-    db_euicc_clear(&e);
-    return rc;
+    return submit(s, &s->o.aid, &b, ES5_CH_HTTPS, err); /* an ISD-P (ES8, SCP03t) is reached by HTTPS only */
 }
 
 static sm_rc senddata_result(step *s, sm_err *err)

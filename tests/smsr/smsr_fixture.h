@@ -40,7 +40,7 @@ typedef struct fx {
     testenv_hsm T;
     hsm_ctx *hsm;
     hsm_sess *s;
-    char dir[256];      /* temporary: pki/, fleet/ */
+    char dir[256];      /* temporary: pki/, fleet/ (5 eUICCs, the last one without HTTPS) */
     char sim[512];
     smsr_ctx x;
     int ndb;
@@ -142,7 +142,7 @@ static __attribute__((unused)) void fx_init(void)
         fx_die("postgres");
     if (testenv_mkdtemp(FX.dir, sizeof FX.dir, "smsr-test") != 0)
         fx_die("tmpdir");
-    if (testenv_sh("'%s' pki --out '%s/pki' >/dev/null && '%s' fleet --count 5 --out '%s/fleet' --pki '%s/pki' >/dev/null",
+    if (testenv_sh("'%s' pki --out '%s/pki' >/dev/null && '%s' fleet --count 5 --sms-only 1 --out '%s/fleet' --pki '%s/pki' >/dev/null",
                    FX.sim, FX.dir, FX.sim, FX.dir, FX.dir) != 0)
         fx_die("sim pki/fleet");
     char ci[400];

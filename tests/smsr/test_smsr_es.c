@@ -22,7 +22,7 @@ static db_pool *P0, *WPOOL;
 static db_conn *C;
 static db_engine *ENG;
 static char CONNINFO[600];
-static char EID0[33], EID1[33], EID2[33];
+static char EID0[33], EID1[33], EID2[33], EID4[33]; /* EID4: no HTTPS */
 
 /* ---- a fake ES5: records what the procedures submit ------------------------------------------------- */
 
@@ -128,6 +128,7 @@ static int setup(void **state)
     eid_of(t, 0, EID0);
     eid_of(t, 1, EID1);
     eid_of(t, 2, EID2);
+    eid_of(t, 4, EID4);
     free(t);
     FX.x.es5 = (smsr_es5_ops){.submit = fake_submit, .cancel = fake_cancel};
     ENG = db_engine_new("test/1", 0);
@@ -652,6 +653,24 @@ static void test_senddata(void **state)
     expect(&r, 202, NULL);
     const char *other[] = {"FAILED", "<rps:Subject>8.3.1</rps:Subject><rps:Reason>3.4</rps:Reason>", NULL};
     assert_int_equal(outbox("ES3.SendDataResponse", SMDP_ID, other), 1);
+    /* an eUICC without HTTPS: its ISD-P is created by SMS, but ES8 traffic cannot reach it */
+    s = create_isdp(EID4, "8988299000000000502", MNO_ID, 2048);
+    assert_int_equal(SUBS[s].ch, ES5_CH_SMS);
+    wake(s, ES5_OK, "8001012302 9000", NULL);
+    run_engine();
+    db_profile p4;
+    profile("8988299000000000502", &p4);
+    char aid4[40];
+    smsr_aid_hex(&p4.isdp_aid, aid4, sizeof aid4);
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Sd-aid>%s</rps:Sd-aid><rps:Data>220880E28900033A0100</rps:Data>",
+             EID4, aid4);
+    before = NSUB;
+    r = soap("smdp", 3, "ES3-SendDataRequest", f);
+    expect(&r, 202, NULL);
+    run_engine();
+    assert_int_equal(NSUB, before);
+    const char *nohttps[] = {"FAILED", "<rps:Subject>8.1</rps:Subject><rps:Reason>3.8</rps:Reason>", "no HTTPS", NULL};
+    assert_int_equal(outbox("ES3.SendDataResponse", SMDP_ID, nohttps), 1);
     /* ES5 refuses the script for good (too long for the only bearer): answered at once, not retried */
     snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Sd-aid>%s</rps:Sd-aid><rps:Data>220880E28900033A0100</rps:Data>",
              EID1, aid);
