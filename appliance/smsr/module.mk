@@ -3,3 +3,4 @@
 app_SRCS += $(wildcard appliance/smsr/*.c)
 fuzz_euicc_batch_SRCS := appliance/smsr/batch.c
 fuzz_smsr_rapdu_SRCS := appliance/smsr/apdu.c appliance/smsr/opctx.c
+fuzz_smsr_xmldsig_SRCS := appliance/smsr/xmldsig.c net/xml.c
