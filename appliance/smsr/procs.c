@@ -188,6 +188,17 @@ static void add_response(es_value *out, const outcome *oc)
         es_add_bytes(out, "EuiccResponseData", oc->r.response, oc->r.response_len);
 }
 
+/* The eUICC row first, then its profiles: every writer of an EIS takes the locks in this order (the
+ * notification handler and the ES handlers do), so two of them never deadlock. */
+static sm_rc lock_eis(step *s, sm_err *err)
+{
+    db_euicc e;
+    sm_rc rc = db_eis_lock(s->c, s->row.eid, &e, err);
+    if (rc == SM_OK)
+        db_euicc_clear(&e);
+    return rc;
+}
+
 /* ---- CreateISDP ---------------------------------------------------------------------------------------- */
 
 static sm_rc createisdp_send(step *s, sm_err *err)
@@ -214,6 +225,8 @@ static sm_rc createisdp_result(step *s, sm_err *err)
     es_status_ok(&st);
     es_value *out = es_struct_new();
     sm_rc rc = out ? SM_OK : sm_errf(err, SM_ENOMEM, "out of memory");
+    if (rc == SM_OK)
+        rc = lock_eis(s, err);
     if (rc == SM_OK && oc.ok) {
         /* ISD-P created: visible in the EIS as Created, its memory taken from the eUICC's */
         rc = db_profile_set_state(s->c, actor(s), s->o.iccid, "creating", "Created", "0100", err);
@@ -319,7 +332,10 @@ static sm_rc deleted(step *s, sm_err *err)
 {
     db_profile p;
     sm_err e = {0};
-    sm_rc rc = db_profile_get(s->c, s->o.iccid, &p, &e);
+    sm_rc rc = lock_eis(s, err);
+    if (rc != SM_OK)
+        return rc;
+    rc = db_profile_get(s->c, s->o.iccid, &p, &e);
     if (rc == SM_ENOTFOUND)
         return SM_OK; /* deleted twice (POL1 and POL2 both did): success */
     if (rc != SM_OK)
@@ -509,7 +525,9 @@ static sm_rc audit_result(step *s, sm_err *err)
             smsr_parse_ff21(oc.rs.r[1].data, oc.rs.r[1].len, &free_nvm, &pe) != SM_OK) {
             es_status_fail(&st, SMSR_SUBJ_ISDR, ES_RSN_EXEC_ERROR, "unreadable audit answer from the eUICC: %s", pe.msg);
         } else {
-            rc = reconcile(s, cs, nc, free_nvm, err);
+            rc = lock_eis(s, err);
+            if (rc == SM_OK)
+                rc = reconcile(s, cs, nc, free_nvm, err);
             const char *only[32];
             size_t nonly = 0;
             char list[sizeof s->o.iccids];
