@@ -978,6 +978,55 @@ static void test_disable_profile(void **state)
     assert_int_equal(db_profile_set_fallback(C, "test", "8988200000000000022", &err), SM_OK);
 }
 
+static void test_policy_rules_and_subscription_address(void **state)
+{
+    const char *iccid = "8988299000000000702"; /* EID1, Disabled, MNO_ID, installed by the test SM-DP */
+    char f[768];
+    /* a rule smbox cannot enforce: 8.2.3/2.1, nothing changed */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:pol2><rps:Rule><rps:Subject>PROFILE"
+                          "</rps:Subject><rps:Action>ENABLE</rps:Action><rps:Qualification>Auto-Delete"
+                          "</rps:Qualification></rps:Rule></rps:pol2>",
+             EID1, iccid);
+    tresp r = soap("smdp", 3, "ES3-UpdatePolicyRulesRequest", f);
+    const char *bad[] = {"FAILED", "<rps:Subject>8.2.3</rps:Subject><rps:Reason>2.1</rps:Reason>", NULL};
+    expect(&r, 200, bad);
+    db_profile p;
+    profile(iccid, &p);
+    assert_int_equal(p.pol2, 0);
+    /* the SM-DP sets a rule on its profile; the MNO changes the subscription address on ES4 */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:pol2><rps:Rule><rps:Subject>PROFILE"
+                          "</rps:Subject><rps:Action>DISABLE</rps:Action><rps:Qualification>Not-Allowed"
+                          "</rps:Qualification></rps:Rule></rps:pol2>",
+             EID1, iccid);
+    r = soap("smdp", 3, "ES3-UpdatePolicyRulesRequest", f);
+    const char *ok[] = {"EXECUTED_SUCCESS", NULL};
+    expect(&r, 200, ok);
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:newSubscriptionAddress><rps:Imsi>"
+                          "001019999999998</rps:Imsi><rps:Msisdn>447900555999</rps:Msisdn></rps:newSubscriptionAddress>",
+             EID1, iccid);
+    r = soap("mno", 4, "ES4-UpdateSubscriptionAddressRequest", f);
+    expect(&r, 200, ok);
+    profile(iccid, &p);
+    assert_int_equal(p.pol2, DB_POL2_DISABLE_NOT_ALLOWED);
+    assert_string_equal(p.msisdn, "447900555999");
+    /* the MNO sees its rule in its EIS; an M2M SP may not touch the address */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid>", EID1);
+    r = soap("mno", 4, "ES4-GetEISRequest", f);
+    assert_non_null(strstr(r.body, "<rps:Action>DISABLE</rps:Action><rps:Qualification>Not-Allowed"));
+    assert_non_null(strstr(r.body, "<rps:Msisdn>447900555999</rps:Msisdn>"));
+    tresp_free(&r);
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:newSubscriptionAddress><rps:Msisdn>"
+                          "447900000000</rps:Msisdn></rps:newSubscriptionAddress>",
+             EID1, iccid);
+    r = soap("m2msp", 4, "ES4-UpdateSubscriptionAddressRequest", f);
+    const char *sp[] = {"<rps:Subject>8.2.6</rps:Subject><rps:Reason>1.2</rps:Reason>", NULL};
+    expect(&r, 200, sp);
+    /* back to no rule for the tests that follow */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:pol2/>", EID1, iccid);
+    r = soap("mno", 4, "ES4-UpdatePolicyRulesRequest", f);
+    expect(&r, 200, ok);
+}
+
 /* ---- AuditEIS ----------------------------------------------------------------------------------------------- */
 
 static void test_audit_eis(void **state)
@@ -1082,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_delete_pol2_and_fallback_notification),
         cmocka_unit_test(test_pol2_auto_delete),
         cmocka_unit_test(test_disable_profile),
+        cmocka_unit_test(test_policy_rules_and_subscription_address),
         cmocka_unit_test(test_audit_eis),
         cmocka_unit_test(test_validity_expiry),
     };
