@@ -137,13 +137,10 @@ sm_rc smsr_on_notification(db_conn *c, const es5_notification *n, void *arg, sm_
     if (rc != SM_OK)
         return sm_errf(err, rc, "%s", le.msg);
     db_euicc_clear(&e);
-    char aid[40] = "", det[200];
-    for (size_t i = 0; i < n->aid_len && i < 16; i++)
-        snprintf(aid + 2 * i, 3, "%02X", n->aid[i]);
-    snprintf(det, sizeof det, "type %02X (%s) seq %u%s%s via %s", n->type, type_name(n->type), n->seq,
-             aid[0] ? " isd-p " : "", aid, channel_name(n->channel));
-    if ((rc = db_eis_record(c, "euicc", eid, NULL, "notification", NULL, det, err)) != SM_OK)
-        return rc;
+    /* es5 recorded the notification itself in the EIS history (same transaction); what follows records
+     * what it changed */
+    sm_log(SM_LOG_INFO, "smsr", "notification", "eid=%s type=%02x (%s) seq=%u channel=%s", eid, n->type,
+           type_name(n->type), n->seq, channel_name(n->channel));
     pending pd;
     if ((rc = find_pending(c, eid, &pd, err)) != SM_OK)
         return rc;

@@ -361,8 +361,8 @@ static int do_show(smctl_ctx *c, int argc, char **argv)
     size_t nh = 0;
     if (db_eis_history(db, argv[2], 10, &h, &nh, &err) == SM_OK) {
         for (size_t i = 0; i < nh; i++)
-            printf("  history %s %s %s%s%s %s\n", h[i].at, h[i].action, h[i].op_type[0] ? "op=" : "", h[i].op_type,
-                   h[i].iccid[0] ? " " : "", h[i].iccid[0] ? h[i].iccid : "");
+            printf("  history %s %-18s%s%s%s%s %s (%s)\n", h[i].at, h[i].action, h[i].op_type[0] ? " op=" : "",
+                   h[i].op_type, h[i].iccid[0] ? " " : "", h[i].iccid, h[i].detail, h[i].actor);
         free(h);
     }
     return 0;

@@ -271,12 +271,15 @@ static void test_unreachable_card_expires(void **state)
     assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "fault %s unreachable 0", eid), 0);
 }
 
-DB_STMT(q_notif, 1, "SELECT count(*) FROM eis_history WHERE eid = $1 AND action = 'notification' AND "
-                    "detail LIKE 'type 02%'");
+DB_STMT(q_enabled, 1, "SELECT count(*) FROM profile WHERE eid = $1 AND state = 'Enabled'");
 
 static void test_notification_reaches_the_smsr(void **state)
 {
     const char *eid = G.fleet.cards[3].eid;
+    /* the EIS lost track of the enabled profile; the card's "profile change succeeded" puts it right */
+    char sql[200];
+    snprintf(sql, sizeof sql, "UPDATE profile SET state = 'Disabled' WHERE eid = '%s'", eid);
+    assert_int_equal(testpg_sql(G.conninfo, sql), 0);
     assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "notify %s 2", eid), 0);
     long n = 0;
     for (int i = 0; i < 300 && n == 0; i++) {
@@ -285,7 +288,7 @@ static void test_notification_reaches_the_smsr(void **state)
         db_p_text(&p, eid);
         db_res *r = NULL;
         sm_err err = {0};
-        assert_int_equal(db_exec(G.c, &q_notif, &p, &r, &err), SM_OK);
+        assert_int_equal(db_exec(G.c, &q_enabled, &p, &r, &err), SM_OK);
         n = (long)db_res_int(r, 0, 0);
         db_res_free(r);
         if (!n)
