@@ -52,7 +52,8 @@ typedef struct ram_server_config {
 } ram_server_config;
 
 sm_rc ram_server_start(struct event_base *base, const ram_server_config *cfg, ram_server **out, sm_err *err);
-/* Stops accepting, closes every connection (on_close for each), stops the handshake threads. */
+/* Stops accepting, closes every connection (on_close for each), stops the handshake threads. Every
+ * POST must have been answered before (a connection held by a pending answer outlives the server). */
 void ram_server_stop(ram_server *s);
 int ram_server_port(const ram_server *s);
 unsigned ram_server_conns(const ram_server *s);

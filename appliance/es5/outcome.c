@@ -49,8 +49,9 @@ sm_rc es5_outcome_script(const uint8_t *resp, size_t len, es5_status *st, char *
             }
         } else if (it->tag == 0x9F44 || it->tag == 0x9F45 || it->tag == 0x9F46) {
             *st = ES5_CARD_ERROR;
-            snprintf(detail, cap, "SCP03t error %04X%s%02X%s", (unsigned)it->tag, it->len ? " " : "",
-                     it->len ? it->val[it->len - 1] : 0, it->len ? "" : "");
+            /* 9F4x 01 rr: rr = 01 MAC or cryptogram, 02 state or format (docs/simulator.md) */
+            snprintf(detail, cap, "SCP03t error %04X (reason %02X)", (unsigned)it->tag,
+                     it->len ? it->val[it->len - 1] : 0);
         } else if (it->tag == 0x90) {
             *st = ES5_CARD_ERROR;
             snprintf(detail, cap, "the card found the script malformed (90)");
