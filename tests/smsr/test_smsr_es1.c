@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "appliance/workers.h"
+#include "net/rest.h"
 #include "net/soap.h"
 #include "net/xml.h"
 
@@ -224,6 +225,51 @@ static void test_register_refusals(void **state)
     free(b);
 }
 
+/* Over REST the EIS has no signed XML form: refused with a reason, nothing stored. */
+static void test_register_over_rest_refused(void **state)
+{
+    char eid[33];
+    char *b = es1_body(3, eid);
+    es_msg m;
+    es_status fst;
+    soap_fault fault;
+    sm_err err = {0};
+    xml_limits lim = {.max_bytes = 1 << 20, .max_depth = 32, .max_nodes = 20000};
+    assert_int_equal(soap_decode(b, strlen(b), &lim, ES_IF_ES1, &m, &fst, &fault, &err), SM_OK);
+    sm_buf j;
+    sm_buf_init(&j);
+    assert_int_equal(rest_encode(&m, &j, &err), SM_OK);
+    es_msg_clear(&m);
+    json_limits jl = {.max_bytes = 1 << 20, .max_depth = 32, .max_nodes = 20000};
+    es_msg r;
+    assert_int_equal(rest_decode((const char *)j.data, j.len, &jl, es_function_by_qname("ES1.RegisterEIS"),
+                                 ES_KIND_REQUEST, &r, &fst, &err), SM_OK);
+    sm_buf_free(&j);
+    es_call c;
+    memset(&c, 0, sizeof c);
+    c.fn = r.fn;
+    c.kind = r.kind;
+    c.binding = ES_BIND_REST;
+    c.hdr = r.hdr;
+    c.in = r.body;
+    c.out = es_struct_new();
+    es_status_ok(&c.status);
+    snprintf(c.caller.id, sizeof c.caller.id, "%s", FX_EUM_ID);
+    c.caller.role = ES_ROLE_EUM;
+    sm_worker w = {.id = 0, .hsm = FX.s, .db = C};
+    c.worker = &w;
+    c.in_tx = true;
+    assert_int_equal(db_begin(C, &err), SM_OK);
+    assert_int_equal(smsr_dispatch(&FX.x, &c), SM_OK);
+    assert_int_equal(db_commit(C, &err), SM_OK);
+    expect(&c.status, ES_EXEC_FAILED, "8.6", "6.1");
+    assert_non_null(strstr(c.status.message, "SOAP"));
+    assert_false(registered(eid));
+    es_value_free(c.out);
+    es_msg_clear(&r);
+    free(b);
+}
+
 /* A standard XML-DSig EumSignature: ECDSA over the exclusive c14n of ds:SignedInfo, base64 values. */
 static void test_register_standard_xmldsig(void **state)
 {
@@ -353,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_register_simulator_body),
         cmocka_unit_test(test_register_refusals),
         cmocka_unit_test(test_register_standard_xmldsig),
+        cmocka_unit_test(test_register_over_rest_refused),
         cmocka_unit_test(test_import_batch_upload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
