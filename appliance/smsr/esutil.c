@@ -194,13 +194,18 @@ void smsr_pol2_encode(int bits, es_value *parent)
 
 /* ---- callers and lookups ------------------------------------------------------------------------------ */
 
-bool smsr_may_manage(const smsr_caller *who, const db_profile *p)
+bool smsr_may_manage(db_conn *c, const smsr_caller *who, const db_profile *p)
 {
     if (who->iface == ES_IF_ES3)
         return p->smdp_id[0] && !strcmp(p->smdp_id, who->id);
     if (who->role == ES_ROLE_MNO)
         return !strcmp(p->mno_id, who->id);
-    return false; /* M2M SP: only with the MNO's PLMA (not implemented) */
+    if (who->role != ES_ROLE_M2MSP)
+        return false;
+    /* the eUICC owner: its standing authorisation stands in for the MNO's PLMA (not implemented) */
+    char owner[65] = "";
+    sm_err err = {0};
+    return smsr_euicc_owner(c, p->eid, owner, sizeof owner, &err) == SM_OK && owner[0] && !strcmp(owner, who->id);
 }
 
 bool smsr_get_euicc(db_conn *c, const char *eid, bool lock, db_euicc *e, es_status *st)
@@ -246,10 +251,10 @@ bool smsr_get_profile(db_conn *c, const smsr_caller *who, const char *eid, const
         snprintf(st->subject_id, sizeof st->subject_id, "%s", iccid);
         return false;
     }
-    if (!smsr_may_manage(who, p)) {
+    if (!smsr_may_manage(c, who, p)) {
         es_status_fail(st, ES_SUBJ_ICCID, ES_RSN_NOT_ALLOWED, "%s %s may not manage profile %s%s",
                        es_role_name(who->role), who->id, iccid,
-                       who->role == ES_ROLE_M2MSP ? " (no PLMA from its MNO)" : "");
+                       who->role == ES_ROLE_M2MSP ? " (not the eUICC owner)" : "");
         snprintf(st->subject_id, sizeof st->subject_id, "%s", iccid);
         return false;
     }

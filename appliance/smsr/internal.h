@@ -75,9 +75,9 @@ typedef struct smsr_caller {
     es_iface iface;
 } smsr_caller;
 
-/* Whether the caller may act on the profile: ES3, the SM-DP that installed it; ES4, its MNO (an M2M
- * SP needs a PLMA, which smbox does not implement yet). */
-bool smsr_may_manage(const smsr_caller *who, const db_profile *p);
+/* Whether the caller may act on the profile: ES3, the SM-DP that installed it; ES4, its MNO, or the
+ * M2M SP that owns the eUICC (standing in for the MNO's PLMA, which smbox does not implement). */
+bool smsr_may_manage(db_conn *c, const smsr_caller *who, const db_profile *p);
 
 /* Fills *e (locked FOR UPDATE when lock) or st: 8.1.1/3.9 unknown EID; 1.2/4.4 during an SM-SR change. */
 bool smsr_get_euicc(db_conn *c, const char *eid, bool lock, db_euicc *e, es_status *st);

@@ -1028,6 +1028,51 @@ static void test_policy_rules_and_subscription_address(void **state)
     expect(&r, 200, ok);
 }
 
+/* The eUICC owner (an M2M SP) operates the profiles of its eUICC; their MNO is told. */
+static void test_owner_operates_profiles(void **state)
+{
+    const char *iccid = "8988299000000000702"; /* EID1, Disabled, MNO_ID */
+    sm_err err = {0};
+    outbox_mark();
+    char f[256];
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid>", EID1, iccid);
+    tresp r = soap("m2msp", 4, "ES4-EnableProfileRequest", f); /* not the owner yet */
+    expect(&r, 202, NULL);
+    const char *no[] = {"FAILED", "<rps:Subject>8.2.1</rps:Subject><rps:Reason>1.2</rps:Reason>", NULL};
+    assert_int_equal(outbox("ES4.EnableProfileResponse", SP_ID, no), 1);
+    assert_int_equal(smsr_euicc_set_owner(C, "test", EID1, SP_ID, &err), SM_OK);
+    outbox_mark();
+    r = soap("m2msp", 4, "ES4-EnableProfileRequest", f);
+    expect(&r, 202, NULL);
+    int s = NSUB;
+    run_engine();
+    assert_int_equal(NSUB, s + 1);
+    wake(s, ES5_OK, "8001012302 9000", NULL);
+    run_engine();
+    db_profile p;
+    profile(iccid, &p);
+    notify(EID1, 0x02, &p.isdp_aid);
+    run_engine();
+    const char *ok[] = {"EXECUTED_SUCCESS", NULL};
+    assert_int_equal(outbox("ES4.EnableProfileResponse", SP_ID, ok), 1);
+    const char *en[] = {iccid, NULL};
+    assert_int_equal(outbox("ES4.HandleProfileEnabledNotification", MNO_ID, en), 1); /* its MNO learns it */
+    assert_int_equal(outbox("ES3.HandleProfileEnabledNotification", SMDP_ID, en), 1);
+    assert_int_equal(outbox("ES4.HandleProfileEnabledNotification", SP_ID, NULL), 0); /* it asked */
+    const char *dis[] = {"8988200000000000022", NULL};
+    assert_int_equal(outbox("ES4.HandleProfileDisabledNotification", SP_ID, dis), 1);
+    /* but it may not change the subscription address, nor POL2 (the ES layer: MNO only) */
+    snprintf(f, sizeof f, "<rps:Eid>%s</rps:Eid><rps:Iccid>%s</rps:Iccid><rps:pol2/>", EID1, iccid);
+    r = soap("m2msp", 4, "ES4-UpdatePolicyRulesRequest", f);
+    const char *denied[] = {"<rps:Subject>1.1</rps:Subject><rps:Reason>1.2</rps:Reason>", NULL};
+    expect(&r, 200, denied);
+    /* back as it was: the fall-back profile runs again */
+    db_profile fb;
+    profile("8988200000000000022", &fb);
+    notify(EID1, 0x05, &fb.isdp_aid);
+    assert_int_equal(smsr_euicc_set_owner(C, "test", EID1, NULL, &err), SM_OK);
+}
+
 /* ---- AuditEIS ----------------------------------------------------------------------------------------------- */
 
 static void test_audit_eis(void **state)
@@ -1133,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_pol2_auto_delete),
         cmocka_unit_test(test_disable_profile),
         cmocka_unit_test(test_policy_rules_and_subscription_address),
+        cmocka_unit_test(test_owner_operates_profiles),
         cmocka_unit_test(test_audit_eis),
         cmocka_unit_test(test_validity_expiry),
     };
