@@ -216,7 +216,7 @@ static int import_line(db_conn *c, hsm_sess *s, const hsm_key *tk, const hsm_key
 
 int es5t_fleet_import(const es5t_fleet *f, db_conn *c, hsm_sess *s, const hsm_key *kek, const char *kek_label)
 {
-    char path[400], line[200], tkhex[100] = "";
+    char path[640], line[200], tkhex[100] = "";
     snprintf(path, sizeof path, "%s/pki/manifest", f->dir);
     FILE *fp = fopen(path, "r");
     if (!fp)
