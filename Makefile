@@ -169,7 +169,18 @@ fuzz: deps fuzzers
 bench-hsm: deps build $(BENCH_BINS)
 	@bench/bench-hsm.sh $(B)
 
-bench: bench-hsm
+# bench-e2e: downloads per second through the whole appliance on this box, beside the ceiling computed
+# in the same run (bench/e2e/bench_e2e.c links the end-to-end harness of tests/support/ like a test)
+BENCH_E2E := $(B)/bench/bench_e2e
+$(BENCH_E2E): $(call obj,bench/e2e/bench_e2e.c) $(call obj,$(testlib_SRCS)) $(LIBFILES)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) $(CMOCKA_LIBS)
+
+.PHONY: bench-e2e
+bench-e2e: deps build $(BENCH_E2E)
+	@bench/bench-e2e.sh $(B)
+
+bench: bench-hsm bench-e2e
 
 clean:
 	rm -rf build

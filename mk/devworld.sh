@@ -8,6 +8,7 @@
 # and the order registered through smctl. Idempotent: everything that exists is reused.
 #
 # Usage: mk/devworld.sh BIN_DIR SIM_BIN VAR_DIR [prepare|register|all]   (default all)
+#        mk/devworld.sh BIN_DIR SIM_BIN VAR_DIR order TYPE ICCID-START IMSI-START QTY   (a further order)
 #   prepare   token + key ceremony, PKI, fleet, MNO key and order file, smbox.yaml (no database)
 #   register  starts the embedded cluster (left running: `smctl db stop` stops it), migrates, and
 #             registers what `prepare` made; reruns register nothing twice
@@ -189,25 +190,39 @@ prepare() {
         local openc
         openc=$(xxd -r -p "$var/pki/op-mno1.hex" | openssl enc -aes-128-ecb -nopad -K "$(cat "$var/pki/tk-mno1.hex")" |
             od -An -tx1 | tr -d ' \n')
-        cat >"$var/orders/mno1-demo.order" <<EOF
-smbox-order 1
-# the development MNO's demo order (mk/devworld.sh): TS.48 test profiles
-profile-type $PROFILE_TYPE
-template     $TEMPLATE
-mno          $MNO_ID
-iccid-start  $(luhn 8999001000000000001)
-imsi-start   001010000000001
-mnc-digits   2
-quantity     $order_qty
-op-enc       $openc
-end
-EOF
+        order_file "$var/orders/mno1-demo.order" "$PROFILE_TYPE" 8999001000000000001 001010000000001 "$order_qty" \
+            "$openc"
         say "wrote $var/orders/mno1-demo.order ($order_qty profiles of $PROFILE_TYPE)"
     else
         say "exists: $var/orders/mno1-demo.order"
     fi
     write_config 1
     say "configuration $cfg"
+}
+
+# An order of the development MNO (docs/sm-dp-files.md). Each profile's MSISDN is its IMSI: the
+# simulator's network gives a downloaded profile its IMSI as MSISDN (docs/simulator.md), so the
+# SM-SR knows the number the card's MO SMS (notifications, PoRs) come from once the profile is
+# enabled. Usage: order_file FILE TYPE ICCID-START(without check digit) IMSI-START QTY OP-ENC
+order_file() {
+    local f=$1 type=$2 ic=$3 im=$4 qty=$5 openc=$6 i
+    {
+        echo "smbox-order 1"
+        echo "# the development MNO's order (mk/devworld.sh): TS.48 test profiles, MSISDN = IMSI"
+        echo "profile-type $type"
+        echo "template     $TEMPLATE"
+        echo "mno          $MNO_ID"
+        echo "iccid-start  $(luhn "$ic")"
+        echo "imsi-start   $im"
+        echo "mnc-digits   2"
+        echo "quantity     $qty"
+        echo "op-enc       $openc"
+        for ((i = 0; i < qty; i++)); do
+            printf 'override %s msisdn=%s\n' "$(luhn "$(printf '%0*d' ${#ic} $((10#$ic + i)))")" \
+                "$(printf '%0*d' ${#im} $((10#$im + i)))"
+        done
+        echo "end"
+    } >"$f"
 }
 
 luhn() { # digits -> digits + Luhn check digit
@@ -261,12 +276,25 @@ register() {
     step profile stock "$PROFILE_TYPE" --mno "$MNO_ID"
 }
 
+# a further order of the development MNO for profile type TYPE (the TS.48 template imported under that
+# name), into the running world's database
+extra_order() { # TYPE ICCID-START(without check digit) IMSI-START QTY
+    local openc f=$var/orders/$1.order
+    openc=$(xxd -r -p "$var/pki/op-mno1.hex" | openssl enc -aes-128-ecb -nopad -K "$(cat "$var/pki/tk-mno1.hex")" |
+        od -An -tx1 | tr -d ' \n')
+    order_file "$f" "$1" "$2" "$3" "$4" "$openc"
+    step profile import-template "$TEMPLATE_FILE" --type "$1" --mno "$MNO_ID"
+    sed -i "s/^template .*/template     $1/" "$f"
+    step order import "$f" --out "$f.mno.csv"
+}
+
 case $phase in
 prepare) prepare ;;
 register) register ;;
 all) prepare && register ;;
+order) extra_order "${5:?type}" "${6:?iccid start}" "${7:?imsi start}" "${8:?quantity}" ;;
 *)
-    echo "usage: mk/devworld.sh BIN_DIR SIM_BIN VAR_DIR [prepare|register|all]" >&2
+    echo "usage: mk/devworld.sh BIN_DIR SIM_BIN VAR_DIR [prepare|register|all|order TYPE ICCID IMSI QTY]" >&2
     exit 2
     ;;
 esac

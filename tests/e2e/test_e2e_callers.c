@@ -180,9 +180,13 @@ static void test_foreign_ca(void **st)
              "{\"Eid\":\"%s\",\"SmSr-id\":\"2.999.30.1\",\"ProfileType\":\"TS48v7-SAIP2.3\",\"EnableProfile\":true}",
              W.eids[2]);
     int http = e2e_call_cert(&W, cert, key, "es2", "DownloadProfile", "foreign-1", 600, body, &r);
-    assert_int_equal(http, -1);
+    /* refused in the handshake: the client sees the alert, or the connection closed under it (TLS 1.3
+     * checks the client's certificate after the client finished: its first write may meet the reset) */
+    if (http != -1 && http != -2)
+        fail_msg("a certificate of another CA got an HTTP answer: %d %s", http, r.status);
     e2e_resp_free(&r);
     assert_true(e2e_smboxd_log_wait(&W, "event=tls_refused", 1, 10000));
+    assert_int_equal(e2e_sql_long(&W, "SELECT count(*) FROM dp_download WHERE call_id = 'foreign-1'"), 0);
 }
 
 int main(void)

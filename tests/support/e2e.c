@@ -1307,54 +1307,22 @@ void e2e_eid_make(const char *first30, char out[33])
     snprintf(out, 33, "%.30s%02u", first30, 98 - r);
 }
 
-static void luhn(const char *digits, char *out, size_t cap)
-{
-    size_t n = strlen(digits);
-    int sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = digits[n - 1 - i] - '0';
-        if (i % 2 == 0) {
-            v *= 2;
-            if (v > 9)
-                v -= 9;
-        }
-        sum += v;
-    }
-    snprintf(out, cap, "%s%d", digits, (10 - sum % 10) % 10);
-}
-
 int e2e_order(e2e_world *w, const char *type, unsigned qty, const char *iccid_start)
 {
-    char iccid[24], path[400];
-    luhn(iccid_start, iccid, sizeof iccid);
-    int st = 0;
-    char *out = e2e_smctl(w, &st, "profile import-template '%s/tests/profiles/TS48v7_SAIP2.3_NoBERTLV.der' --type %s "
-                                  "--mno 2.999.40.1", w->src, type);
-    if (st != 0) {
-        SAY("import-template %s: %s", type, out ? out : "");
-        free(out);
-        return -1;
-    }
-    free(out);
-    snprintf(path, sizeof path, "%s/orders/%s.order", w->dir, type);
-    char *cmd = fmt("openc=$(xxd -r -p '%s/op-mno1.hex' | openssl enc -aes-128-ecb -nopad -K $(cat '%s/tk-mno1.hex') | "
-                    "od -An -tx1 | tr -d ' \n') && printf 'smbox-order 1\nprofile-type %s\ntemplate %s\nmno 2.999.40.1\n"
-                    "iccid-start %s\nimsi-start 001019%09u\nmnc-digits 2\nquantity %u\nop-enc %%s\nend\n' \"$openc\" "
-                    ">'%s'",
-                    w->pki, w->pki, type, type, iccid, (unsigned)(e2e_now_us() % 1000000000), qty, path);
+    /* mk/devworld.sh writes it like the demo order (MSISDN = IMSI for each profile) and imports it */
+    static unsigned serial;
+    char *cmd = fmt("cd '%s' && SMBOX_FLEET=%u mk/devworld.sh '%s' '%s' '%s' order %s %s 001019%02u0000001 %u "
+                    ">>'%s/devworld.log' 2>&1",
+                    w->src, w->o.fleet, w->bin, w->sim, w->dir, type, iccid_start, ++serial % 100, qty, w->dir);
     int rc = system(cmd);
     free(cmd);
     if (rc != 0) {
-        SAY("writing the order %s failed", path);
+        char dl[400];
+        snprintf(dl, sizeof dl, "%s/devworld.log", w->dir);
+        SAY("the order of %s failed:", type);
+        tail_file(dl, 10);
         return -1;
     }
-    out = e2e_smctl(w, &st, "order import '%s' --out '%s.mno.csv'", path, path);
-    if (st != 0) {
-        SAY("order import %s: %s", path, out ? out : "");
-        free(out);
-        return -1;
-    }
-    free(out);
     return 0;
 }
 
@@ -1383,6 +1351,44 @@ static int load_eids(e2e_world *w)
     fclose(f);
     w->neids = n;
     return n ? 0 : -1;
+}
+
+/* runs mk/devworld.sh on the world with the test's settings (merged into the generated configuration:
+ * the development MNO and our own SM-DP are not rate limited here, the test's own keys follow) */
+static int devworld(e2e_world *w, const char *phase, const char *extra_yaml)
+{
+    char extra[400];
+    snprintf(extra, sizeof extra, "%s/extra.yaml", w->dir);
+    FILE *xf = fopen(extra, "w");
+    if (!xf)
+        return -1;
+    fputs("es:\n  rate_per_second: 1000000\n  rate_burst: 1000000\n", xf);
+    if (extra_yaml)
+        fputs(extra_yaml, xf);
+    fclose(xf);
+    char *cmd = fmt("cd '%s' && SMBOX_FLEET=%u SMBOX_ORDER_QTY=%u SMBOX_SMS_ONLY=%u SMBOX_WORKERS=%u SMBOX_NODE=e2e "
+                    "SMBOX_ES_PORT=%d SMBOX_SMPP_PORT=%d SMBOX_ADMIN_PORT=%d SMBOX_MNO_PORT=%d SMBOX_M2MSP_PORT=%d "
+                    "SMBOX_EXTRA_YAML='%s' mk/devworld.sh '%s' '%s' '%s' %s >>'%s/devworld.log' 2>&1",
+                    w->src, w->o.fleet, w->o.order_qty, w->o.sms_only, w->o.workers, w->es_port, w->smpp_port,
+                    w->admin_port, w->mno_port, w->m2msp_port, extra, w->bin, w->sim, w->dir, phase, w->dir);
+    int st = system(cmd);
+    free(cmd);
+    if (st != 0) {
+        char dl[400];
+        snprintf(dl, sizeof dl, "%s/devworld.log", w->dir);
+        SAY("mk/devworld.sh %s failed; its output:", phase);
+        tail_file(dl, 30);
+        return -1;
+    }
+    return 0;
+}
+
+int e2e_reconfigure(e2e_world *w, const char *extra_yaml)
+{
+    if (e2e_smboxd_stop(w) != 0 || devworld(w, "prepare", extra_yaml) != 0)
+        return -1;
+    w->o.extra_yaml = extra_yaml;
+    return e2e_smboxd_start(w);
 }
 
 int e2e_setup(e2e_world *w, const e2e_opts *o)
@@ -1421,32 +1427,9 @@ int e2e_setup(e2e_world *w, const e2e_opts *o)
     w->admin_port = free_port();
     w->mno_port = free_port();
     w->m2msp_port = free_port();
-    /* the test's settings, merged into the generated configuration: the development MNO and our own
-     * SM-DP (in-process ES3) are not rate limited here, a test's own keys follow */
-    char extra[400];
-    snprintf(extra, sizeof extra, "%s/extra.yaml", w->dir);
-    FILE *xf = fopen(extra, "w");
-    if (!xf)
-        return -1;
-    fputs("es:\n  rate_per_second: 1000000\n  rate_burst: 1000000\n", xf);
-    if (w->o.extra_yaml)
-        fputs(w->o.extra_yaml, xf);
-    fclose(xf);
-    char *cmd = fmt("cd '%s' && SMBOX_FLEET=%u SMBOX_ORDER_QTY=%u SMBOX_SMS_ONLY=%u SMBOX_WORKERS=%u SMBOX_NODE=e2e "
-                    "SMBOX_ES_PORT=%d SMBOX_SMPP_PORT=%d SMBOX_ADMIN_PORT=%d SMBOX_MNO_PORT=%d SMBOX_M2MSP_PORT=%d "
-                    "SMBOX_EXTRA_YAML='%s' mk/devworld.sh '%s' '%s' '%s' all >'%s/devworld.log' 2>&1",
-                    w->src, w->o.fleet, w->o.order_qty, w->o.sms_only, w->o.workers, w->es_port, w->smpp_port,
-                    w->admin_port, w->mno_port, w->m2msp_port, extra, w->bin, w->sim, w->dir, w->dir);
     int64_t t0 = e2e_now_us();
-    int st = system(cmd);
-    free(cmd);
-    char dl[400];
-    snprintf(dl, sizeof dl, "%s/devworld.log", w->dir);
-    if (st != 0) {
-        SAY("mk/devworld.sh failed; its output:");
-        tail_file(dl, 30);
+    if (devworld(w, "all", w->o.extra_yaml) != 0)
         return -1;
-    }
     SAY("world ready in %s (%.1f s): %u cards, ES :%d, SMPP :%d, SCP81 :%d, MNO :%d", w->dir,
         (double)(e2e_now_us() - t0) / 1e6, w->o.fleet, w->es_port, w->smpp_port, w->admin_port, w->mno_port);
     char logdir[400];

@@ -60,6 +60,10 @@ typedef struct e2e_world {
 int e2e_setup(e2e_world *w, const e2e_opts *o);
 void e2e_teardown(e2e_world *w);
 
+/* Rewrites smbox.yaml with other test settings (mk/devworld.sh prepare; the world itself is kept) and
+ * restarts smboxd on it. 0 on success. */
+int e2e_reconfigure(e2e_world *w, const char *extra_yaml);
+
 /* smboxd: start and wait for its ready line; stop with SIGTERM (clean); SIGKILL (a crash). */
 int e2e_smboxd_start(e2e_world *w);
 int e2e_smboxd_stop(e2e_world *w);
