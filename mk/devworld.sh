@@ -190,7 +190,7 @@ prepare() {
         local openc
         openc=$(xxd -r -p "$var/pki/op-mno1.hex" | openssl enc -aes-128-ecb -nopad -K "$(cat "$var/pki/tk-mno1.hex")" |
             od -An -tx1 | tr -d ' \n')
-        order_file "$var/orders/mno1-demo.order" "$PROFILE_TYPE" 8999001000000000001 001010000000001 "$order_qty" \
+        order_file "$var/orders/mno1-demo.order" "$PROFILE_TYPE" 8999001000000000001 001012000000001 "$order_qty" \
             "$openc"
         say "wrote $var/orders/mno1-demo.order ($order_qty profiles of $PROFILE_TYPE)"
     else

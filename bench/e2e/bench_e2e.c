@@ -48,7 +48,7 @@
 #define SPY "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
 #define CALIB 6
 
-static int N = 200, INFLIGHT = 32, WORKERS = 2, ENABLE = 0, KEEP = 0, NOSPY = 0, PRIM_ONLY = 0;
+static int N = 200, INFLIGHT = 64, WORKERS = 2, ENABLE = 0, KEEP = 0, NOSPY = 0, PRIM_ONLY = 0;
 static double PRIM_S = 0.6; /* seconds per primitive measurement */
 static e2e_world W;
 
@@ -971,6 +971,16 @@ int main(int argc, char **argv)
     cpu_now(&c1);
     long commits = e2e_sql_long(&W, "SELECT xact_commit FROM pg_stat_database WHERE datname = 'smbox'") - commits0;
     long writes = e2e_sql_long(&W, "SELECT txid_snapshot_xmax(txid_current_snapshot())") - xid0;
+    /* the outbox: every ES message between the co-located SM-DP and SM-SR, and the answers to the MNO */
+    char *ob = e2e_sql(&W, "SELECT count(*), coalesce(round(avg(extract(epoch FROM delivered_at - created_at)) * 1000), 0), "
+                           "coalesce(round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - "
+                           "created_at)) * 1000), 0) FROM outbox WHERE created_at >= to_timestamp(%.3f) AND delivered_at "
+                           "IS NOT NULL",
+                       t0);
+    long ob_n = 0, ob_avg = 0, ob_p99 = 0;
+    if (ob)
+        sscanf(ob, "%ld|%ld|%ld", &ob_n, &ob_avg, &ob_p99);
+    free(ob);
     long sess = e2e_sim_stat(&W, "https_sessions") - sess0, mt = e2e_sim_stat(&W, "mt") - mt0;
     long es5h = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE channel = 2") - es5h0;
     phases_from_log(d, N, log_off);
@@ -1052,6 +1062,8 @@ int main(int argc, char **argv)
     printf("%-34s %9.1f downloads/s  =  %.2f of the ceiling (target >= 0.5)\n", "measured", rate, rate / ceiling);
     const char *bind = hsm_us >= db_total && hsm_us >= tls_total ? "the HSM" : db_total >= tls_total ? "PostgreSQL commits"
                                                                                                     : "TLS";
+    printf("%-34s %9.1f per download, waiting %ld ms on average (p99 %ld ms) before delivery\n",
+           "outbox messages (ES3 + answers)", (double)ob_n / (ok ? ok : 1), ob_avg, ob_p99);
     printf("%-34s %s (%.0f%% of the ceiling's box time)\n", "binds first in the ceiling", bind,
            100.0 * (hsm_us >= db_total && hsm_us >= tls_total ? hsm_us : db_total >= tls_total ? db_total : tls_total) / box);
     double cd[4] = {c1.smboxd - c0.smboxd, c1.pg - c0.pg, c1.sim - c0.sim, c1.bench - c0.bench};
@@ -1073,6 +1085,20 @@ int main(int argc, char **argv)
            1000 * ((cd[0] - idl[0] * el) + (cd[1] - idl[1] * el)) / (ok ? ok : 1),
            cores / (((cd[0] - idl[0] * el) + (cd[1] - idl[1] * el)) / (ok ? ok : 1)), cores);
     (void)net_sum;
+    /* what bound the measured run */
+    double busy_frac = busy / (el * cores);
+    printf("\nwhat bound this run: ");
+    if (busy_frac < 0.6 && ob_avg > 100)
+        printf("not a resource (the box was %.0f%% busy): the ES messages waited %ld ms on average in the outbox "
+               "before delivery (%.1f delivered per second), so each ES3 round trip between the SM-DP and the SM-SR "
+               "costs a pump period or more; see docs/e2e.md\n",
+               100 * busy_frac, ob_avg, (double)ob_n / el);
+    else if (busy_frac < 0.6)
+        printf("not a resource (the box was %.0f%% busy): latency (in flight %d, p50 %.0f ms per download)\n",
+               100 * busy_frac, INFLIGHT, l50);
+    else
+        printf("the CPU (%.0f%% busy): smboxd %.0f%%, PostgreSQL %.0f%%, simulator %.0f%% of it\n", 100 * busy_frac,
+               100 * cd[0] / busy, 100 * cd[1] / busy, 100 * cd[2] / busy);
 
     for (int i = 0; i < 5; i++)
         free(ph[i]);
