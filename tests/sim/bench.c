@@ -179,7 +179,7 @@ static int op_scp80(void *a)
     sim_buf por;
     sim_buf_init(&por);
     sim_push push;
-    sim_rc rc = sim_isdr_sms(s->e, s->pkt[s->i].p, s->pkt[s->i].len, &por, &push, NULL);
+    sim_rc rc = sim_isdr_sms(s->e, s->pkt[s->i].p, s->pkt[s->i].len, &por, &push, NULL, NULL);
     s->i++;
     int bad = rc != SIM_OK || por.len == 0;
     sim_buf_free(&por);

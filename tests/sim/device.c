@@ -186,10 +186,15 @@ static void process_sms(sim_dev *d, const char *from, const uint8_t *ud, size_t 
     sim_buf_init(&por);
     sim_push push;
     sim_err err = {0};
-    sim_rc rc = sim_isdr_sms(d->e, ud, n, &por, &push, &err);
+    int lost = 0;
+    sim_rc rc = sim_isdr_sms(d->e, ud, n, &por, &push, &lost, &err);
     d->w->dirty = 1;
     if (rc)
         sim_world_log(d->w, "sms: %s", err.msg);
+    if (lost) {
+        d->w->stats.power_losses++;
+        sim_world_log(d->w, "sms: power lost during the download (fault switch): no PoR");
+    }
     send_por(d, from, &por);
     sim_buf_free(&por);
     if (rc == SIM_OK && push.present) {

@@ -1,6 +1,7 @@
 /* libFuzzer: SCP80 command packets at the card. Input byte 0 selects: even = the raw packet goes to
  * sim_scp80_unwrap / the SMS entry point; odd = the rest is wrapped with the card's keys first, so
- * the script, APDU, TLV and push parsers behind a valid packet are reached. */
+ * the script, APDU, TLV and push parsers behind a valid packet are reached (bit 1: addressed to the
+ * ISD-P's TAR, its APDU and SCP03t parsers). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -42,8 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t udh[3] = {0x02, 0x70, 0x00};
     sim_buf_put(&ud, udh, 3);
     if (data[0] & 1) {
-        static const uint8_t spi[2] = {0x16, 0x39}, tar[3] = {0, 0, 1};
-        sim_scp80_wrap(&e->scp80[0], spi, 0x12, 0x12, tar, 1, data + 1, size - 1, &ud, NULL);
+        /* bit 1: to the ISD-P's TAR (bytes 13..15 of its AID) instead of the ISD-R's */
+        static const uint8_t spi[2] = {0x16, 0x39}, isdr[3] = {0, 0, 1}, isdp[3] = {0, 0, 0x10};
+        sim_scp80_wrap(&e->scp80[0], spi, 0x12, 0x12, data[0] & 2 ? isdp : isdr, 1, data + 1, size - 1, &ud, NULL);
     } else {
         sim_buf_put(&ud, data + 1, size - 1);
         sim_scp80_cmd c;
@@ -52,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sim_scp80_unwrap(data + 1, size - 1, e->scp80, e->n_scp80, &c, &plain, &st, &sec, NULL);
     }
     sim_push push;
-    sim_isdr_sms(e, ud.p, ud.len, &por, &push, NULL);
+    int lost = 0;
+    sim_isdr_sms(e, ud.p, ud.len, &por, &push, &lost, NULL);
     sim_euicc_refresh(e);
     sim_buf_free(&ud);
     sim_buf_free(&por);

@@ -344,9 +344,23 @@ sim_rc sim_push_parse(const uint8_t *v, size_t n, sim_push *p, sim_err *err)
 
 #define SPI2_POR_MODE(s) ((s)[1] & 0x03)
 
-sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim_push *push, sim_err *err)
+/* The ISD-P an SMS is addressed to: its TAR is bytes 13..15 of its AID (TS 102 226 / SGP.02). */
+static sim_profile *isdp_by_tar(sim_euicc *e, const uint8_t tar[3])
+{
+    for (uint8_t i = 0; i < e->nprof; i++) {
+        const sim_aid *a = &e->prof[i].aid;
+        if (a->len >= 15 && !memcmp(a->b + 12, tar, 3))
+            return &e->prof[i];
+    }
+    return NULL;
+}
+
+sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim_push *push, int *power_lost,
+                    sim_err *err)
 {
     memset(push, 0, sizeof *push);
+    if (power_lost)
+        *power_lost = 0;
     if (n < 1 || (size_t)ud[0] + 1 > n)
         return sim_errf(err, SIM_EPARSE, "sms: UDH length runs past the user data");
     size_t udhl = ud[0], o = 1;
@@ -367,7 +381,10 @@ sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim
         return sim_errf(err, SIM_EPARSE, "sms: command packet of %zu bytes", pl);
     uint8_t spi[2] = {pkt[3], pkt[4]}, tar[3] = {pkt[7], pkt[8], pkt[9]};
     int por_mode = SPI2_POR_MODE(spi); /* 0 none, 1 always, 2 on error */
-    if (memcmp(tar, e->isdr_tar, 3) != 0) {
+    /* the ISD-R's TAR, or an ISD-P's (ES8 by SMS): either way secured with the ISD-R's SCP80 keys and
+     * at the ISD-R's minimum security level (the SMS transport is the ISD-R's; ES8 stays end to end) */
+    sim_profile *isdp = NULL;
+    if (memcmp(tar, e->isdr_tar, 3) != 0 && !(isdp = isdp_by_tar(e, tar))) {
         if (por_mode)
             sim_scp80_por_build(NULL, spi, tar, 0, SIM_POR_TAR_UNKNOWN, NULL, 0, 0, por, NULL);
         return sim_errf(err, SIM_ENOTFOUND, "sms: TAR %02x%02x%02x unknown", tar[0], tar[1], tar[2]);
@@ -394,18 +411,30 @@ sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim
     size_t sl = c.data_len;
     sim_buf resp;
     sim_buf_init(&resp);
-    int power_lost = 0;
-    if (sl && s[0] == 0x81)
+    int lost = 0;
+    if (isdp) {
+        /* ES8 to the ISD-P: the same script execution as over HTTPS (APDUs, SCP03t TLVs); the ISD-P's
+         * state (key establishment, SCP03t session) lives on between packets as between scripts */
+        if (sl && (s[0] == 0xAA || s[0] == 0xAE))
+            rc = sim_script_run(e, isdp->aid.b, isdp->aid.len, s, sl, &resp, &lost, err);
+        else
+            rc = sim_script_compact(e, isdp, s, sl, &resp, err);
+    } else if (sl && s[0] == 0x81) {
         rc = sim_push_parse(s, sl, push, err);
-    else if (sl && (s[0] == 0xAA || s[0] == 0xAE))
-        rc = sim_script_run(e, NULL, 0, s, sl, &resp, &power_lost, err);
-    else
-        rc = sim_script_compact(e, s, sl, &resp, err);
-    if (por_mode == 1 || (por_mode == 2 && rc != SIM_OK))
+    } else if (sl && (s[0] == 0xAA || s[0] == 0xAE)) {
+        rc = sim_script_run(e, NULL, 0, s, sl, &resp, &lost, err);
+    } else {
+        rc = sim_script_compact(e, NULL, s, sl, &resp, err);
+    }
+    if (lost) { /* power lost while running it: no PoR */
+        if (power_lost)
+            *power_lost = 1;
+    } else if (por_mode == 1 || (por_mode == 2 && rc != SIM_OK)) {
         rc = sim_scp80_por_build(c.ks, spi, tar, c.cntr, SIM_POR_OK, resp.p, resp.len, 1, por, rc ? NULL : err) ? rc
                                                                                                             : rc;
+    }
     sim_buf_free_secure(&plain);
-    sim_buf_free(&resp);
+    sim_buf_free_secure(&resp);
     return rc;
 }
 

@@ -1,5 +1,5 @@
 /* isdr: the ISD-R: platform-management APDUs of SGP.02 (ES5) and the SMS-PP entry point (SCP80
- * unwrap at the ISD-R TAR, minimum security level, push trigger, script execution, PoR). */
+ * unwrap at the ISD-R or an ISD-P TAR, minimum security level, push trigger, script execution, PoR). */
 #ifndef SIM_ISDR_H
 #define SIM_ISDR_H
 
@@ -21,9 +21,13 @@ typedef struct sim_push {
 } sim_push;
 sim_rc sim_push_parse(const uint8_t *v, size_t n, sim_push *p, sim_err *err);
 
-/* One SMS-PP data download: ud = user data incl. UDH (IEI 70). Appends the PoR user data (UDH 02 71 00
- * included) to por when one is due; fills push when the packet was a session trigger. */
-sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim_push *push, sim_err *err);
+/* One SMS-PP data download: ud = user data incl. UDH (IEI 70). The TAR selects the ISD-R or an ISD-P
+ * (bytes 13..15 of its AID; ES8 by SMS); the packet is secured with the ISD-R's SCP80 keys either way.
+ * Appends the PoR user data (UDH 02 71 00 included) to por when one is due; fills push when the packet
+ * was a session trigger (ISD-R only). *power_lost (may be NULL) is set when the card lost power while
+ * running the script (fault switch): no PoR then. */
+sim_rc sim_isdr_sms(sim_euicc *e, const uint8_t *ud, size_t n, sim_buf *por, sim_push *push, int *power_lost,
+                    sim_err *err);
 
 /* SCP80 settings the card uses for its MO notifications (UNCONFIRMED in the digest): SPI 06 00
  * (CC, ciphered, no counter, no PoR), counter 0, ISD-R TAR, first SCP80 key set. */

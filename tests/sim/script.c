@@ -129,7 +129,7 @@ sim_rc sim_script_run(sim_euicc *e, const uint8_t *target, size_t tlen, const ui
     return sim_buf_check(out, err);
 }
 
-sim_rc sim_script_compact(sim_euicc *e, const uint8_t *s, size_t n, sim_buf *out, sim_err *err)
+sim_rc sim_script_compact(sim_euicc *e, sim_profile *isdp, const uint8_t *s, size_t n, sim_buf *out, sim_err *err)
 {
     size_t off = 0;
     uint8_t count = 0;
@@ -146,7 +146,8 @@ sim_rc sim_script_compact(sim_euicc *e, const uint8_t *s, size_t n, sim_buf *out
             len++; /* trailing Le of the last command */
         sim_buf_reset(&rd);
         sim_err ea = {0};
-        sim_rc rc = sim_isdr_apdu(e, s + off, len, &rd, &sw, &ea);
+        sim_rc rc = isdp ? sim_isdp_apdu(e, isdp, s + off, len, &rd, &sw, &ea)
+                         : sim_isdr_apdu(e, s + off, len, &rd, &sw, &ea);
         if (rc) {
             sim_buf_free(&rd);
             return sim_errf(err, rc, "%s", ea.msg);

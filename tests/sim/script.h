@@ -15,7 +15,8 @@
  * unknown-application), SIM_EPARSE when the script is malformed. */
 sim_rc sim_script_run(sim_euicc *e, const uint8_t *target, size_t tlen, const uint8_t *s, size_t n, sim_buf *out,
                       int *power_lost, sim_err *err);
-/* Compact format (SMS): concatenated C-APDUs; response = count || last SW || last data. */
-sim_rc sim_script_compact(sim_euicc *e, const uint8_t *s, size_t n, sim_buf *out, sim_err *err);
+/* Compact format (SMS): concatenated C-APDUs to the ISD-R (isdp NULL) or an ISD-P; response = count ||
+ * last SW || last data. */
+sim_rc sim_script_compact(sim_euicc *e, sim_profile *isdp, const uint8_t *s, size_t n, sim_buf *out, sim_err *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* End to end on the card: a test-only off-card entity ("OCE", the SM-DP side written here with plain
  * OpenSSL: EVP_PKEY ECDH, EVP_KDF X963KDF, EVP_MAC CMAC, EVP AES) creates an ISD-P through the ISD-R,
  * runs Scenario #3 key establishment, opens SCP03t and downloads the TS.48 v7 profile; then enable,
- * notification, confirmation; power loss between segments; a tampered segment. */
+ * notification, confirmation; power loss between segments; a tampered segment. The same again by SMS:
+ * every script as SCP80 command packets to the ISD-R's or the ISD-P's TAR (ISD-R keys), cut at TLV
+ * boundaries into several packets, each answered by its PoR. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "tests/sim/fleet.h"
+#include "tests/sim/isdr.h"
 #include "tests/sim/pki.h"
 #include "tests/sim/script.h"
 #include "tests/sim/testutil.h"
@@ -87,9 +90,100 @@ static void apdu(sim_buf *s, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2, c
     sim_tlv_end(s, m);
 }
 
+/* ---- the transport: HTTPS-style scripts, or SMS (SCP80 command packets to the ISD-R or ISD-P TAR) ---- */
+
+static int g_sms;                /* run() carries the scripts by SMS */
+static size_t g_sms_max = 1300;  /* script bytes per command packet: cut at TLV boundaries, as es5 does */
+static uint64_t g_cntr;          /* the SM-SR's SCP80 counter */
+static size_t g_packets;         /* command packets sent by SMS */
+
+static int resp_has_error(const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    sim_tlv t;
+    while (off < n && sim_tlv_read(p, n, &off, &t, NULL) == SIM_OK) {
+        if (t.tag == 0x9F44 || t.tag == 0x9F45 || t.tag == 0x9F46 || t.tag == 0x90)
+            return 1;
+        if (t.tag == 0x23 && t.len >= 2) {
+            uint8_t s1 = t.v[t.len - 2];
+            if (s1 != 0x90 && s1 != 0x61 && s1 != 0x62 && s1 != 0x63)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The body goes as AA scripts in as many packets as g_sms_max needs, each answered by its PoR; resp gets
+ * the contents of the AB answers one after the other; the next packet is not sent after an error. */
+static void run_sms(sim_euicc *e, const uint8_t *target, size_t tl, const sim_buf *body, sim_buf *resp, int *lost)
+{
+    static const uint8_t spi[2] = {0x16, 0x39};
+    uint8_t tar[3];
+    if (target && tl == 16)
+        memcpy(tar, target + 12, 3); /* the ISD-P TAR: bytes 13..15 of its AID */
+    else
+        memcpy(tar, e->isdr_tar, 3);
+    sim_buf_reset(resp);
+    if (lost)
+        *lost = 0;
+    size_t off = 0;
+    while (off < body->len) {
+        size_t end = off;
+        while (end < body->len) {
+            size_t o = end;
+            sim_tlv t;
+            assert_int_equal(sim_tlv_read(body->p, body->len, &o, &t, NULL), SIM_OK);
+            if (o - off > g_sms_max && end > off)
+                break;
+            end = o;
+        }
+        sim_buf sc, ud, por;
+        sim_buf_init(&sc); sim_buf_init(&ud); sim_buf_init(&por);
+        sim_tlv_put(&sc, 0xAA, body->p + off, end - off);
+        const uint8_t udh[3] = {0x02, 0x70, 0x00};
+        sim_buf_put(&ud, udh, 3);
+        sim_scp80_keyset ks = e->scp80[0];
+        uint8_t k = (uint8_t)(ks.kvn << 4 | 2);
+        assert_int_equal(sim_scp80_wrap(&ks, spi, k, k, tar, ++g_cntr, sc.p, sc.len, &ud, NULL), SIM_OK);
+        g_packets++;
+        sim_push push;
+        int pl = 0;
+        sim_err err = {0};
+        sim_rc rc = sim_isdr_sms(e, ud.p, ud.len, &por, &push, &pl, &err);
+        if (pl) {
+            assert_int_equal(por.len, 0); /* no PoR from a card that lost power */
+            if (lost)
+                *lost = 1;
+            sim_buf_free(&sc); sim_buf_free(&ud); sim_buf_free(&por);
+            return;
+        }
+        if (rc)
+            fail_msg("SMS to TAR %02x%02x%02x: %s", tar[0], tar[1], tar[2], err.msg);
+        sim_scp80_por p;
+        assert_int_equal(sim_scp80_por_parse(&e->scp80[0], spi, por.p, por.len, &p, NULL), SIM_OK);
+        assert_int_equal(p.status, SIM_POR_OK);
+        assert_memory_equal(p.tar, tar, 3);
+        sim_tlv ab;
+        size_t o = 0;
+        assert_int_equal(sim_tlv_read(p.data.p, p.data.len, &o, &ab, NULL), SIM_OK);
+        assert_int_equal(ab.tag, 0xAB);
+        sim_buf_put(resp, ab.v, ab.len);
+        int bad = resp_has_error(ab.v, ab.len);
+        sim_buf_free(&p.data);
+        sim_buf_free(&sc); sim_buf_free(&ud); sim_buf_free(&por);
+        if (bad)
+            break;
+        off = end;
+    }
+}
+
 /* runs an AE 80 .. 00 00 script on the card; returns the body of the AF response (without AF 80/00 00) */
 static void run(sim_euicc *e, const uint8_t *target, size_t tl, const sim_buf *body, sim_buf *resp, int *lost)
 {
+    if (g_sms) {
+        run_sms(e, target, tl, body, resp, lost);
+        return;
+    }
     sim_buf s;
     sim_buf_init(&s);
     sim_buf_u8(&s, 0xAE);
@@ -394,6 +488,9 @@ typedef struct fx {
 
 static int setup(void **st)
 {
+    g_sms = 0;
+    g_cntr = 0;
+    g_packets = 0;
     fx *f = calloc(1, sizeof *f);
     assert_non_null(tu_tmpdir(f->dir, sizeof f->dir));
     sim_err e = {0};
@@ -691,10 +788,101 @@ static void test_tampered_segment(void **st)
     sim_buf_free(&body); sim_buf_free(&r);
 }
 
+/* ---- the same by SMS ----------------------------------------------------------------------------- */
+
+static void test_full_download_by_sms(void **st)
+{
+    g_sms = 1;
+    test_full_download(st);
+    /* the download took one packet per segment (and the session opening), not one script */
+    fx *f = *st;
+    assert_true(g_packets > f->pkg.len / 1000);
+    g_sms = 0;
+}
+
+static void test_power_loss_by_sms(void **st)
+{
+    g_sms = 1;
+    test_power_loss_mid_download(st);
+    g_sms = 0;
+}
+
+static void test_tampered_segment_by_sms(void **st)
+{
+    g_sms = 1;
+    test_tampered_segment(st);
+    g_sms = 0;
+}
+
+/* one packet, raw: its PoR status */
+static uint8_t sms_status(sim_euicc *e, const uint8_t spi[2], const uint8_t tar[3], uint64_t cntr, const uint8_t *d,
+                          size_t n, sim_buf *data)
+{
+    sim_buf ud, por;
+    sim_buf_init(&ud); sim_buf_init(&por);
+    const uint8_t udh[3] = {0x02, 0x70, 0x00};
+    sim_buf_put(&ud, udh, 3);
+    sim_scp80_keyset ks = e->scp80[0];
+    uint8_t k = (uint8_t)(ks.kvn << 4 | 2);
+    assert_int_equal(sim_scp80_wrap(&ks, spi, k, k, tar, cntr, d, n, &ud, NULL), SIM_OK);
+    sim_push push;
+    sim_isdr_sms(e, ud.p, ud.len, &por, &push, NULL, NULL);
+    assert_false(push.present);
+    assert_true(por.len >= 16);
+    uint8_t st = 0xFF;
+    sim_scp80_por p;
+    if (sim_scp80_por_parse(&e->scp80[0], spi, por.p, por.len, &p, NULL) == SIM_OK) {
+        st = p.status;
+        if (data)
+            sim_buf_put(data, p.data.p, p.data.len);
+        sim_buf_free(&p.data);
+    } else {
+        st = por.p[3 + 3 + 3 + 5 + 1]; /* unsecured: RPL RHL TAR CNTR PCNTR status */
+    }
+    sim_buf_free(&ud); sim_buf_free(&por);
+    return st;
+}
+
+static void test_isdp_tar_rules(void **st)
+{
+    fx *f = *st;
+    sim_euicc *e = f->e;
+    static const uint8_t spi[2] = {0x16, 0x39}, weak[2] = {0x06, 0x21}, tar[3] = {0x00, 0x00, 0x11};
+    /* AA { 22 INSTALL [for personalization] } */
+    uint8_t sc[2 + 2 + 5 + 19] = {0xAA, 26, 0x22, 24, 0x80, 0xE6, 0x20, 0x00, 19, 0x00, 0x00, 16};
+    memcpy(sc + 12, ISDP_AID, 16);
+    /* no such ISD-P yet: TAR unknown (09) */
+    assert_int_equal(sms_status(e, spi, tar, 1, sc, sizeof sc, NULL), SIM_POR_TAR_UNKNOWN);
+    create_isdp(e, 40000, 0x9000);
+    /* below the ISD-R's minimum security level: 0A, as at the ISD-R's TAR */
+    assert_int_equal(sms_status(e, weak, tar, 5, sc, sizeof sc, NULL), SIM_POR_INSUFFICIENT_SECURITY);
+    /* the ISD-P runs it; the counter is the ISD-R key set's, shared with the ISD-R's TAR */
+    sim_buf d;
+    sim_buf_init(&d);
+    assert_int_equal(sms_status(e, spi, tar, 10, sc, sizeof sc, &d), SIM_POR_OK);
+    sim_tlv ab, r23;
+    assert_int_equal(sim_tlv_find(d.p, d.len, 0xAB, &ab), 1);
+    assert_int_equal(sim_tlv_find(ab.v, ab.len, 0x23, &r23), 1);
+    assert_int_equal(sim_be16(r23.v + r23.len - 2), 0x9000);
+    assert_int_equal(e->scp80[0].cntr, 10);
+    static const uint8_t getdata[] = {0xAA, 0x07, 0x22, 0x05, 0x80, 0xCA, 0xFF, 0x21, 0x00};
+    assert_int_equal(sms_status(e, spi, e->isdr_tar, 10, getdata, sizeof getdata, NULL), SIM_POR_CNTR_LOW);
+    assert_int_equal(sms_status(e, spi, tar, 10, sc, sizeof sc, NULL), SIM_POR_CNTR_LOW);
+    /* a push is the ISD-R's: at an ISD-P's TAR it opens no session (sms_status checks) */
+    static const uint8_t trig[] = {0x81, 0x00};
+    sim_buf_reset(&d);
+    assert_int_equal(sms_status(e, spi, tar, 11, trig, sizeof trig, &d), SIM_POR_OK);
+    sim_buf_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_download, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_download_by_sms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_power_loss_by_sms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_segment_by_sms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_isdp_tar_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_signature_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_mid_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_too_small, setup, teardown),

@@ -201,7 +201,7 @@ static sim_rc sms(sim_euicc *e, const uint8_t spi[2], uint64_t cntr, const uint8
     assert_int_equal(sim_scp80_wrap(&ks, spi, k, k, e->isdr_tar, cntr, data, n, &ud, NULL), SIM_OK);
     sim_buf_reset(por);
     sim_err err = {0};
-    sim_rc rc = sim_isdr_sms(e, ud.p, ud.len, por, push, &err);
+    sim_rc rc = sim_isdr_sms(e, ud.p, ud.len, por, push, NULL, &err);
     sim_buf_free(&ud);
     return rc;
 }
