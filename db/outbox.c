@@ -1,15 +1,21 @@
 /* The outbox: transactional enqueue, leased claims, at-least-once delivery with backoff. */
 #include "db/outbox.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db/backoff.h"
 #include "lib/log.h"
 
-DB_STMT(q_add, 7,
-        "INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+/* the NOTIFY rides on the INSERT (no round trip of its own); PostgreSQL sends it at commit, once per
+ * transaction for equal payloads */
+DB_STMT(q_add, 8,
+        "WITH m AS (INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) "
+        "SELECT m.id, pg_notify('" DB_OUTBOX_CHANNEL "', $8) FROM m");
 DB_STMT(q_claim, 3,
         "WITH due AS (SELECT id FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= now() "
         "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
@@ -28,6 +34,35 @@ DB_STMT(q_fail, 5,
 DB_STMT(q_count, 0, "SELECT state, count(*) FROM outbox GROUP BY state");
 
 static const char *ROLES[] = {"mno", "m2msp", "eum", "smdp", "smsr", NULL};
+
+/* the commit hook: set at start-up (before workers queue messages), read by every worker */
+typedef struct commit_hook {
+    void (*fn)(void *);
+    void *arg;
+} commit_hook;
+static commit_hook g_hook_slot;
+static _Atomic(commit_hook *) g_hook;
+
+void db_outbox_on_commit(void (*fn)(void *), void *arg)
+{
+    atomic_store(&g_hook, NULL);
+    if (!fn)
+        return;
+    g_hook_slot = (commit_hook){fn, arg};
+    atomic_store(&g_hook, &g_hook_slot);
+}
+
+static void run_hook(void *arg)
+{
+    commit_hook *h = arg;
+    if (h && h->fn)
+        h->fn(h->arg);
+}
+
+void db_outbox_origin(const db_pool *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%ld", db_pool_node(p), (long)getpid());
+}
 
 sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err)
 {
@@ -49,11 +84,17 @@ sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err
     else
         db_p_null(&p);
     db_p_int(&p, m->max_attempts > 0 ? m->max_attempts : 20);
+    char origin[200];
+    db_outbox_origin(db_conn_pool(c), origin, sizeof origin);
+    db_p_text(&p, origin);
     db_res *r = NULL;
     sm_rc rc = db_exec(c, &q_add, &p, &r, err);
     if (rc == SM_OK && id)
         *id = db_res_int(r, 0, 0);
     db_res_free(r);
+    commit_hook *h = atomic_load(&g_hook);
+    if (rc == SM_OK && h)
+        db_on_commit(c, run_hook, h);
     return rc;
 }
 

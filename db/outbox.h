@@ -21,8 +21,19 @@ typedef struct db_outbox_msg {
     int max_attempts;        /* 0 = 20; then the message is 'dead' (kept, reported) */
 } db_outbox_msg;
 
-/* Queues a message. Call inside the transaction of the state change it reports. */
+/* Queues a message. Call inside the transaction of the state change it reports. The same transaction
+ * sends NOTIFY DB_OUTBOX_CHANNEL (payload: this process's origin, db_outbox_origin) so that other nodes'
+ * pumps wake when it commits, and this process's commit hook (db_outbox_on_commit) runs after the
+ * commit. */
 sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err);
+
+#define DB_OUTBOX_CHANNEL "smbox_outbox"
+/* Process-wide: fn(arg) runs on the committing thread after each commit that queued messages (the
+ * local pump's kick; thread-safe, quick). NULL removes it. */
+void db_outbox_on_commit(void (*fn)(void *), void *arg);
+/* The payload this process's notifications carry ("<node>/<pid>" of the connection's pool), so that its
+ * own listener can tell them from other nodes'. */
+void db_outbox_origin(const db_pool *p, char *out, size_t cap);
 
 typedef struct db_outbox_item {
     int64_t id;
@@ -58,7 +69,8 @@ void db_outbox_items_free(db_outbox_item *items, size_t n);
  * pointless (peer refused the message itself); err says why (stored, never with secrets). */
 typedef sm_rc (*db_outbox_sender)(const db_outbox_item *it, void *arg, bool *permanent, sm_err *err);
 
-/* Claims a batch, sends each (outside any transaction), records the outcomes. sent/failed may be NULL. */
+/* Claims a batch, sends each (outside any transaction), records the outcomes. sent/failed may be NULL;
+ * *sent + *failed = the messages claimed (0: nothing was due). */
 sm_rc db_outbox_pump(db_conn *c, const char *owner, db_outbox_sender send, void *arg, const db_outbox_opts *o,
                      int *sent, int *failed, sm_err *err);
 

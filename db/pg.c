@@ -41,6 +41,11 @@ struct db_conn {
     char sqlstate[6];
     unsigned char *prepared;
     size_t nprepared;
+    struct {
+        void (*fn)(void *);
+        void *arg;
+    } oncommit[4];       /* db_on_commit: run after the open transaction commits */
+    int noncommit;
     db_conn *next;
 };
 
@@ -382,6 +387,7 @@ void db_disconnect(db_conn *c)
         PQfinish(c->pg);
     c->pg = NULL;
     c->in_tx = c->tx_failed = false;
+    c->noncommit = 0;
     if (c->prepared)
         memset(c->prepared, 0, c->nprepared);
 }
@@ -531,6 +537,7 @@ sm_rc db_begin(db_conn *c, sm_err *err)
     if (rc == SM_OK) {
         c->in_tx = true;
         c->tx_failed = false;
+        c->noncommit = 0;
     }
     return rc;
 }
@@ -539,6 +546,8 @@ sm_rc db_commit(db_conn *c, sm_err *err)
 {
     if (!c->in_tx)
         return sm_errf(err, SM_ESTATE, "database: commit without a transaction");
+    int nhooks = c->noncommit;
+    c->noncommit = 0;
     if (!c->pg) {
         c->in_tx = c->tx_failed = false;
         return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction; it was not committed");
@@ -573,11 +582,32 @@ sm_rc db_commit(db_conn *c, sm_err *err)
     }
     PQclear(r);
     c->in_tx = c->tx_failed = false;
+    for (int i = 0; rc == SM_OK && i < nhooks; i++)
+        c->oncommit[i].fn(c->oncommit[i].arg);
     return rc;
+}
+
+void db_on_commit(db_conn *c, void (*fn)(void *), void *arg)
+{
+    if (!fn)
+        return;
+    if (!c->in_tx) {
+        fn(arg);
+        return;
+    }
+    for (int i = 0; i < c->noncommit; i++)
+        if (c->oncommit[i].fn == fn && c->oncommit[i].arg == arg)
+            return;
+    if (c->noncommit < (int)(sizeof c->oncommit / sizeof c->oncommit[0])) {
+        c->oncommit[c->noncommit].fn = fn;
+        c->oncommit[c->noncommit].arg = arg;
+        c->noncommit++;
+    }
 }
 
 void db_rollback(db_conn *c)
 {
+    c->noncommit = 0;
     if (!c->in_tx)
         return;
     if (c->pg) {
@@ -928,4 +958,97 @@ sm_rc db_copy_end(db_conn *c, long *rows, sm_err *err)
     while ((r = PQgetResult(c->pg)))
         PQclear(r);
     return rc;
+}
+
+/* ---- notifications ---------------------------------------------------------------------------- */
+
+struct db_listener {
+    PGconn *pg;
+    char channel[64];
+};
+
+sm_rc db_listener_open(db_pool *p, const char *channel, db_listener **out, sm_err *err)
+{
+    *out = NULL;
+    size_t cl = channel ? strlen(channel) : 0;
+    if (cl == 0 || cl > 63 || strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_") != cl)
+        return sm_errf(err, SM_EINVAL, "database: bad notification channel name");
+    if (!p || !p->configured)
+        return sm_errf(err, SM_ESTATE, "database: not configured yet");
+    char timeout[16], app[160];
+    snprintf(timeout, sizeof timeout, "%u", p->connect_timeout_s);
+    snprintf(app, sizeof app, "%s-listen", p->app_name);
+    const char *kw[6], *val[6];
+    int n = 0;
+    kw[n] = "dbname", val[n++] = p->conninfo;
+    kw[n] = "fallback_application_name", val[n++] = app;
+    kw[n] = "connect_timeout", val[n++] = timeout;
+    if (p->password)
+        kw[n] = "password", val[n++] = p->password;
+    kw[n] = NULL, val[n] = NULL;
+    PGconn *pg = PQconnectdbParams(kw, val, 1);
+    if (!pg)
+        return sm_errf(err, SM_ENOMEM, "database: out of memory connecting");
+    char m[400];
+    if (PQstatus(pg) != CONNECTION_OK) {
+        oneline(PQerrorMessage(pg), m, sizeof m);
+        PQfinish(pg);
+        return sm_errf(err, SM_EDB, "database: listener cannot connect to %s: %s", p->target, m);
+    }
+    PQsetNoticeProcessor(pg, notice_sink, NULL);
+    char sql[80];
+    snprintf(sql, sizeof sql, "LISTEN %s", channel); /* an identifier checked above, never input */
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COMMAND_OK) {
+        oneline(PQerrorMessage(pg), m, sizeof m);
+        PQfinish(pg);
+        return sm_errf(err, SM_EDB, "database: LISTEN %s on %s: %s", channel, p->target, m);
+    }
+    db_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        PQfinish(pg);
+        return sm_errf(err, SM_ENOMEM, "database: out of memory");
+    }
+    l->pg = pg;
+    snprintf(l->channel, sizeof l->channel, "%s", channel);
+    *out = l;
+    return SM_OK;
+}
+
+int db_listener_fd(const db_listener *l) { return l && l->pg ? PQsocket(l->pg) : -1; }
+
+int db_listener_backend_pid(const db_listener *l)
+{
+    return l && l->pg && PQstatus(l->pg) == CONNECTION_OK ? PQbackendPID(l->pg) : 0;
+}
+
+sm_rc db_listener_read(db_listener *l, const char *ignore, int *n, sm_err *err)
+{
+    *n = 0;
+    if (!l || !l->pg)
+        return sm_errf(err, SM_EDB, "database: the listener has no session");
+    /* libpq keeps its socket non-blocking: this reads what has arrived and returns */
+    if (!PQconsumeInput(l->pg) || PQstatus(l->pg) != CONNECTION_OK) {
+        char m[400];
+        oneline(PQerrorMessage(l->pg), m, sizeof m);
+        return sm_errf(err, SM_EDB, "database: the listening session on %s was lost: %s", l->channel, m);
+    }
+    PGnotify *nf;
+    while ((nf = PQnotifies(l->pg))) {
+        if (!strcmp(nf->relname, l->channel) && !(ignore && nf->extra && !strcmp(nf->extra, ignore)))
+            (*n)++;
+        PQfreemem(nf);
+    }
+    return SM_OK;
+}
+
+void db_listener_close(db_listener *l)
+{
+    if (!l)
+        return;
+    if (l->pg)
+        PQfinish(l->pg);
+    free(l);
 }

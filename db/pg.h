@@ -83,6 +83,11 @@ sm_rc db_tx(db_conn *c, sm_rc (*fn)(db_conn *c, void *arg, sm_err *err), void *a
 /* Makes the current transaction's commit asynchronous (SET LOCAL synchronous_commit = off): for
  * writes whose loss in a server crash is harmless (claims, leases). */
 sm_rc db_tx_async_commit(db_conn *c, sm_err *err);
+/* Runs fn(arg) on the calling thread once the current transaction has committed (not when it rolls
+ * back or fails); outside a transaction, at once. Repeated (fn, arg) pairs run once; at most 4 distinct
+ * ones per transaction (more are dropped: use it for wake-ups that a poll backs up, e.g. the outbox
+ * pump's kick). fn must not use c. */
+void db_on_commit(db_conn *c, void (*fn)(void *), void *arg);
 
 /* ---- statements ----------------------------------------------------------------------------- */
 
@@ -154,6 +159,23 @@ sm_rc db_copy_begin(db_conn *c, const char *copy_sql, sm_err *err);
 /* One row of n fields (NULL = \N). */
 sm_rc db_copy_row(db_conn *c, const char *const *fields, int n, sm_err *err);
 sm_rc db_copy_end(db_conn *c, long *rows, sm_err *err);
+
+/* ---- notifications ---------------------------------------------------------------------------- */
+
+/* A session of its own (outside the pool's slots) that LISTENs on a channel: another node's commit that
+ * sent NOTIFY on it wakes this one. Opening connects and blocks (call it on a worker, never on the event
+ * loop); reading never blocks, so the loop can wait on its socket. After a server restart or a lost
+ * connection db_listener_read fails: close it and open another (notifications sent meanwhile are lost,
+ * so poll once after reopening). channel is an identifier of [a-z0-9_], at most 63 characters. */
+typedef struct db_listener db_listener;
+sm_rc db_listener_open(db_pool *p, const char *channel, db_listener **out, sm_err *err);
+int db_listener_fd(const db_listener *l);
+/* Consumes what the socket holds; *n = notifications on the channel whose payload is not `ignore`
+ * (NULL: every one). SM_EDB when the session is gone. */
+sm_rc db_listener_read(db_listener *l, const char *ignore, int *n, sm_err *err);
+/* Backend process id of the listening session (0 = none), for status and tests. */
+int db_listener_backend_pid(const db_listener *l);
+void db_listener_close(db_listener *l);
 
 /* ---- misc ------------------------------------------------------------------------------------- */
 

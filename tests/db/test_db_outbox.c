@@ -1,8 +1,11 @@
 /* db/outbox and db/idem against a real PostgreSQL. The outbox: messages exist only if their
  * transaction commits, a receiver failing the first attempts still gets every message (retries with
  * backoff), permanent failures and exhausted attempts end 'dead', a crashed sender's messages are
- * delivered again after the lease, two senders never deliver the same message twice. Idempotency: a
+ * delivered again after the lease, two senders never deliver the same message twice; a commit that queued
+ * messages runs this process's hook once and notifies other nodes' listeners (not on rollback, not its own
+ * origin), and a listener reports a server restart and works again once reopened. Idempotency: a
  * repeated request gets the first answer and starts nothing, also when both arrive at once. */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -381,6 +384,118 @@ static void test_idempotent_concurrent(void **state)
     db_pool_give(c);
 }
 
+/* ---- wake-ups: the commit hook and NOTIFY ---- */
+
+static int g_hook_calls;
+static void hook(void *arg)
+{
+    int *n = arg;
+    __atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Notifications the listener gets within timeout_ms (stops at the first); -1 when the session is lost. */
+static int wait_notified(db_listener *l, const char *ignore, int timeout_ms)
+{
+    int total = 0;
+    for (int waited = 0; waited <= timeout_ms && total == 0; waited += 50) {
+        struct pollfd pfd = {.fd = db_listener_fd(l), .events = POLLIN};
+        if (poll(&pfd, 1, 50) < 0)
+            return -1;
+        int n = 0;
+        sm_err err = {0};
+        if (db_listener_read(l, ignore, &n, &err) != SM_OK)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
+static void test_commit_hook_and_notify(void **state)
+{
+    clear();
+    db_config oc = {.conninfo = CI, .node = "other", .size = 2};
+    db_pool *other = NULL;
+    sm_err err = {0};
+    assert_int_equal(db_pool_open(&oc, &other, &err), SM_OK);
+    char mine[200], theirs[200];
+    db_outbox_origin(POOL, mine, sizeof mine);
+    db_outbox_origin(other, theirs, sizeof theirs);
+    assert_string_not_equal(mine, theirs);
+    /* the other node listens (its own origin ignored), as does an observer that ignores nothing */
+    db_listener *l = NULL, *all = NULL;
+    assert_int_equal(db_listener_open(other, DB_OUTBOX_CHANNEL, &l, &err), SM_OK);
+    assert_int_equal(db_listener_open(POOL, DB_OUTBOX_CHANNEL, &all, &err), SM_OK);
+    assert_true(db_listener_fd(l) >= 0);
+    assert_true(db_listener_backend_pid(l) > 0);
+    db_listener *bad = NULL;
+    assert_int_equal(db_listener_open(POOL, "bad channel; DROP", &bad, &err), SM_EINVAL);
+    assert_null(bad);
+
+    g_hook_calls = 0;
+    db_outbox_on_commit(hook, &g_hook_calls);
+    db_conn *c;
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    /* two messages in one transaction: nothing before the commit, one hook run and one notification after */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    add(c, "<msg a/>", 0);
+    add(c, "<msg b/>", 0);
+    assert_int_equal(g_hook_calls, 0);
+    assert_int_equal(wait_notified(l, theirs, 200), 0);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(g_hook_calls, 1);
+    assert_int_equal(wait_notified(l, theirs, 5000), 1);
+    assert_int_equal(wait_notified(all, NULL, 5000), 1);
+    /* rolled back: neither */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    add(c, "<msg gone/>", 0);
+    db_rollback(c);
+    assert_int_equal(g_hook_calls, 1);
+    assert_int_equal(wait_notified(l, theirs, 300), 0);
+    /* a transaction that queued nothing runs no hook */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(g_hook_calls, 1);
+    /* outside a transaction: at once */
+    add(c, "<msg autocommit/>", 0);
+    assert_int_equal(g_hook_calls, 2);
+    assert_int_equal(wait_notified(l, theirs, 5000), 1);
+    /* the other node's own message: its listener ignores it, ours does not */
+    assert_int_equal(wait_notified(all, NULL, 5000), 1);
+    db_conn *oconn;
+    assert_int_equal(db_pool_take(other, &oconn, &err), SM_OK);
+    add(oconn, "<msg from other/>", 0);
+    assert_int_equal(g_hook_calls, 3); /* the hook is the process's, whichever pool */
+    assert_int_equal(wait_notified(all, mine, 5000), 1);
+    assert_int_equal(wait_notified(l, theirs, 300), 0);
+    db_pool_give(oconn);
+    db_outbox_on_commit(NULL, NULL);
+    add(c, "<msg no hook/>", 0);
+    assert_int_equal(g_hook_calls, 3);
+    assert_int_equal(wait_notified(l, theirs, 5000), 1);
+    db_pool_give(c);
+    db_listener_close(l);
+    db_listener_close(all);
+    db_pool_close(other);
+}
+
+/* A server restart ends the listening session: reading reports it, a new one works. */
+static void test_listener_after_restart(void **state)
+{
+    db_listener *l = NULL;
+    sm_err err = {0};
+    assert_int_equal(db_listener_open(POOL, DB_OUTBOX_CHANNEL, &l, &err), SM_OK);
+    assert_int_equal(testpg_restart(&PG, true), 0);
+    assert_int_equal(wait_notified(l, NULL, 10000), -1);
+    db_listener_close(l);
+    assert_int_equal(db_listener_open(POOL, DB_OUTBOX_CHANNEL, &l, &err), SM_OK);
+    db_conn *c;
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    add(c, "<msg after restart/>", 0);
+    assert_int_equal(wait_notified(l, NULL, 5000), 1);
+    db_pool_give(c);
+    db_listener_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +506,8 @@ int main(void)
         cmocka_unit_test(test_two_senders_each_message_once),
         cmocka_unit_test(test_idempotent_replays),
         cmocka_unit_test(test_idempotent_concurrent),
+        cmocka_unit_test(test_commit_hook_and_notify),
+        cmocka_unit_test(test_listener_after_restart),
     };
     return cmocka_run_group_tests_name("db_outbox", tests, setup, teardown);
 }
