@@ -85,6 +85,12 @@ const cfg_item cfg_schema[] = {
       "Outbound ES calls: further attempts after a transport failure, 408, 429 or 5xx. *restart*"),
     I("es.client_backoff_ms", es.client_backoff_ms, "500", 10, 600000,
       "Outbound ES calls: first back-off, doubled per attempt. *restart*"),
+    I("es.outbox_poll_ms", es.outbox_poll_ms, "500", 10, 3600000,
+      "The outbox pump's poll (ms): for messages due after a retry back-off and notifications missed while "
+      "the listening session reconnected. New messages are sent at once: a commit on this node starts the "
+      "pump, and other nodes' by PostgreSQL NOTIFY. *restart*"),
+    I("es.outbox_pumps", es.outbox_pumps, "0", 0, 256,
+      "Outbox pump jobs delivering at once on the worker pool; 0 = worker threads - 1 (at least 1). *restart*"),
     S("es.public_url", es.public_url, "https://127.0.0.1:8443", "How peers reach this appliance."),
     {"es.peers", CT_TABLE, offsetof(sm_config, es.peers), NULL,
      "Stakeholders allowed to call, with their identity and endpoint.", NULL, 0, 0, 0, peer_schema,
@@ -139,8 +145,10 @@ const cfg_item cfg_schema[] = {
       "Longest delay between reconnection attempts (from 0.5 s, doubled). *restart*"),
     {"es5.smpp_delivery_receipts", CT_BOOL, offsetof(sm_config, es5.smpp_delivery_receipts), "false",
      "Ask the SMSC for delivery receipts (logged; the PoR is what counts). *restart*", NULL, 0, 0, 0, NULL, 0, 0},
-    I("es5.sms_max_parts", es5.sms_max_parts, "4", 1, 16,
-      "Most SMS one SCP80 packet may take (concatenated); longer scripts go by HTTPS. *restart*"),
+    I("es5.sms_max_parts", es5.sms_max_parts, "10", 1, 16,
+      "Most SMS one SCP80 packet may take (concatenated). A longer script goes by HTTPS when the eUICC has it, "
+      "else as several packets cut at TLV boundaries; one SCP03t segment of a profile download (1020 bytes) "
+      "needs 8. *restart*"),
     S("es5.admin_listen", es5.admin_listen, NULL,
       "ES5 HTTPS channel: address:port of the SCP81 admin server (PSK-TLS) cards connect to after a push; empty = "
       "no HTTPS channel on this node. *restart*"),

@@ -43,20 +43,21 @@ static bool to_isdr(const es5_row *r, const es5_card *card)
     return r->aid_len == card->isdr_aid_len && !memcmp(r->aid, card->isdr_aid, r->aid_len);
 }
 
-/* SMS for ES5_CH_AUTO: by configuration, when the script goes to the ISD-R and fits the SMS budget
- * (packet overhead: AA header, SCP80 header, CC, padding). */
+/* ES5_CH_AUTO: an eUICC without HTTPS gets everything by SMS (a long script in several packets); one
+ * with HTTPS gets ISD-P (ES8) traffic by HTTPS, and an ISD-R script by SMS only when es5.prefer_channel
+ * says so and it fits one packet of es5.sms_max_parts SMS. */
 static int choose(const es5_ctx *x, const es5_row *r, const es5_card *card)
 {
     if (r->channel_req != ES5_CH_AUTO)
         return r->channel_req;
+    if (!card->https)
+        return ES5_CH_SMS;
     if (!to_isdr(r, card))
         return ES5_CH_HTTPS;
-    bool https = card->https && x->set.https_on;
-    size_t budget = (size_t)(x->set.sms_max_parts > 0 ? x->set.sms_max_parts : 1) * 130u;
-    bool fits = r->script_len + 48 <= budget;
-    if (x->set.sms_on && fits && (x->set.prefer_sms || !https))
+    bool fits = es5_sms_parts(es5_sms_packet_len(r->script_len)) <= (size_t)x->set.sms_max_parts;
+    if (x->set.sms_on && fits && (x->set.prefer_sms || !x->set.https_on))
         return ES5_CH_SMS;
-    return https ? ES5_CH_HTTPS : ES5_CH_SMS;
+    return ES5_CH_HTTPS;
 }
 
 static long backoff(const es5_ctx *x, int sends)
@@ -72,19 +73,28 @@ static es5_status replayed_why(const es5_row *r, char *buf, size_t cap)
                            "its SCP80 counter is ahead of ours");
         return ES5_SECURITY;
     }
-    if (r->sends <= 1) {
-        snprintf(buf, cap, "PoR 02 (counter low): the card's SCP80 counter is ahead of ours");
+    char pk[48] = "";
+    if (r->sms_done)
+        snprintf(pk, sizeof pk, " (packet %d of the script)", r->sms_done + 1);
+    if (r->psends <= 1) {
+        snprintf(buf, cap, "PoR 02 (counter low): the card's SCP80 counter is ahead of ours%s", pk);
         return ES5_SECURITY;
     }
     snprintf(buf, cap, "the card refused a retransmission as a replay (PoR 02): it ran an earlier copy whose proof of "
-                       "receipt never came (outcome unknown)");
+                       "receipt never came (outcome unknown)%s", pk);
     return ES5_CARD_ERROR;
 }
 
 static const char *expired_why(const es5_row *r, char *buf, size_t cap)
 {
-    if (!strcmp(r->phase, "new"))
+    if (!strcmp(r->phase, "new") && r->sms_done)
+        snprintf(buf, cap, "packet %d of the script not sent before the deadline (the card ran the first %d)%s%s",
+                 r->sms_done + 1, r->sms_done, r->note[0] ? ": " : "", r->note);
+    else if (!strcmp(r->phase, "new"))
         snprintf(buf, cap, "not sent before the deadline%s%s", r->note[0] ? ": " : "", r->note);
+    else if (!strcmp(r->phase, "sent") && r->sms_done)
+        snprintf(buf, cap, "no proof of receipt for packet %d of the script before the deadline (%d transmission%s; the "
+                 "card ran the first %d)", r->sms_done + 1, r->psends, r->psends == 1 ? "" : "s", r->sms_done);
     else if (!strcmp(r->phase, "sent"))
         snprintf(buf, cap, "no proof of receipt from the card before the deadline (%d transmission%s)", r->sends,
                  r->sends == 1 ? "" : "s");
@@ -142,22 +152,31 @@ static sm_rc step(db_conn *c, hsm_sess *s, const es5_ctx *x, es5_row *r, int64_t
                          "the eUICC has no enabled profile with an MSISDN to send the SMS to", err);
     snprintf(r->msisdn, sizeof r->msisdn, "%s", card.msisdn);
     long delay;
+    size_t end = 0;
     const char *phase;
     if (!strcmp(r->phase, "sent")) {
         /* a retransmission is the same packet: the card executes it at most once (its counter) */
-        delay = backoff(x, r->sends + 1);
+        r->psends++;
+        delay = backoff(x, r->psends);
         phase = "sent";
     } else {
-        /* first transmission, or a new push (a push has no effect to double) */
+        /* first transmission of a packet (the next share of the script, whole TLVs: es5_sms_cut), or a
+         * new push (a push has no effect to double) */
+        if (sms && (rc = es5_sms_cut(r->script, r->script_len, r->sms_off, x->set.sms_max_parts, &end, err)) != SM_OK)
+            return rc;
+        r->sms_len = sms ? end - r->sms_off : 0;
         if ((rc = es5_sms_build(c, s, x, &card, r, !sms, err)) != SM_OK)
             return rc;
+        r->psends = 1;
         phase = sms ? "sent" : "pushed";
         delay = sms ? x->set.por_timeout_ms : (r->sends ? backoff(x, r->sends + 1) : x->set.session_wait_ms);
     }
     if ((rc = es5q_mark_sent(c, r, phase, delay, err)) != SM_OK)
         return rc;
-    sm_log(SM_LOG_INFO, "es5", sms ? "sms_sent" : "push_sent", "req=%lld eid=%s label=%s sends=%d cntr=%llu msisdn=%s",
-           (long long)r->id, r->eid, r->label, r->sends + 1, (unsigned long long)r->p.cntr, r->msisdn);
+    sm_log(SM_LOG_INFO, "es5", sms ? "sms_sent" : "push_sent",
+           "req=%lld eid=%s label=%s sends=%d packet=%d bytes=%zu/%zu cntr=%llu msisdn=%s", (long long)r->id, r->eid,
+           r->label, r->psends, r->sms_done + 1, r->sms_off + r->sms_len, r->script_len, (unsigned long long)r->p.cntr,
+           r->msisdn);
     return add_send(sends, r, err);
 }
 
@@ -198,7 +217,7 @@ static sm_rc one(db_conn *c, hsm_sess *s, const es5_ctx *x, const char *owner, i
     char q[SM_ERR_MSG + 8];
     sm_log(SM_LOG_WARN, "es5", "step_failed", "req=%lld eid=%s phase=%s error=%s", (long long)id, r.eid, r.phase,
            SM_LOGQ(q, serr.msg));
-    rc = es5q_note(c, id, token, backoff(x, r.sends + 1), serr.msg, err);
+    rc = es5q_note(c, id, token, backoff(x, r.psends + 1), serr.msg, err);
     es5_row_clear(&r);
     return rc;
 }

@@ -19,6 +19,7 @@
 #define ES5_DEFAULT_VALIDITY_S 3600
 #define ES5_SCRIPT_MAX (1u << 20)     /* largest script accepted by es5_submit */
 #define ES5_SMS_PARTS_MAX 16
+#define ES5_SMS_PARTS_DEFAULT 10      /* es5.sms_max_parts: one 1020-byte SCP03t segment fits (8 SMS) */
 #define ES5_SPI1 0x16                 /* CC, ciphering, counter must be higher */
 #define ES5_SPI2 0x39                 /* PoR always, CC, ciphered, by SMS-SUBMIT */
 #define ES5_PRIO_CONFIRM 0
@@ -84,6 +85,14 @@ typedef struct es5_row {
     int64_t wake_proc;
     char wake_step[64];
     char note[200];             /* why the last attempt could not proceed (kept for the final detail) */
+    /* SMS: a script longer than one command packet goes as several, cut at TLV boundaries, one after
+     * the other; the request stays in flight until the last one's PoR (docs/es5.md) */
+    size_t sms_off, sms_len;    /* the script bytes of the packet in flight (or next: sms_len 0) */
+    int sms_done;               /* packets answered by their PoR so far */
+    int sms_count;              /* commands they executed (the sum of their 80 01 n) */
+    uint8_t *sms_resp;          /* their responses so far, without 80 01 n */
+    size_t sms_resp_len;
+    int psends;                 /* transmissions of the packet in flight */
 } es5_row;
 void es5_row_clear(es5_row *r);
 
@@ -103,8 +112,12 @@ sm_rc es5q_lock_id(db_conn *c, int64_t id, es5_row *out, bool *found, sm_err *er
 /* Locks the head of the eUICC's queue for an HTTPS session: the request in flight, else the first
  * queued one (made active). found = false when nothing waits or the head goes by SMS. */
 sm_rc es5q_lock_head_https(db_conn *c, const char *eid, es5_row *out, bool *found, sm_err *err);
-/* Records a transmission: phase, packet (may be NULL: keep), next look in delay_ms, lease released. */
+/* Records a transmission: phase, packet (may be NULL: keep), the packet's share of the script and its
+ * transmissions (r->sms_off, sms_len, psends, set by the caller), next look in delay_ms, lease released. */
 sm_rc es5q_mark_sent(db_conn *c, const es5_row *r, const char *phase, long delay_ms, sm_err *err);
+/* One packet of a script cut into several was answered (its response content, without 80 01 n, and the
+ * count of commands it executed): the next one is due now. */
+sm_rc es5q_sms_advance(db_conn *c, const es5_row *r, const uint8_t *resp, size_t resp_len, int count, sm_err *err);
 /* Sets the phase (and the channel, when > 0) and when to look again, lease released (no transmission). */
 sm_rc es5q_set_phase(db_conn *c, int64_t id, const char *phase, const char *session, long delay_ms, int channel,
                      sm_err *err);
@@ -153,12 +166,22 @@ sm_rc es5_keys_psk(db_conn *c, hsm_sess *s, const hsm_key *kek, const char *eid,
 
 /* ---- sms.c: SCP80 packets ------------------------------------------------------------------------ */
 
-/* Builds the SCP80 packet of r (a script, or a push trigger when push) with a fresh counter, framed
- * as SMS user data parts (r->p, r->kvn, r->packet filled). */
+/* The bytes of a command packet (SPI 16 39, 8-byte CC, AES padding) carrying `len` script bytes in an
+ * AA template, and the SMS it takes (es5's framing: 137 bytes alone, else 132 + 134 per further part). */
+size_t es5_sms_packet_len(size_t len);
+size_t es5_sms_parts(size_t packet_len);
+/* The end of the next packet's share of the script from off: as many whole TLVs as fit max_parts SMS.
+ * SM_ELIMIT (naming the element and its size) when not even the first one fits. */
+sm_rc es5_sms_cut(const uint8_t *script, size_t len, size_t off, int max_parts, size_t *end, sm_err *err);
+/* The TAR of a target: the ISD-R's from the EIS, an ISD-P's is bytes 13..15 of its AID (SM_EINVAL when
+ * the AID is shorter than 15 bytes). */
+sm_rc es5_sms_tar(const uint8_t *aid, size_t aid_len, const es5_card *card, uint8_t tar[3], sm_err *err);
+/* Builds the SCP80 packet of r (the script bytes sms_off..+sms_len to r's target, or a push trigger to the
+ * ISD-R when push) with a fresh counter, framed as SMS user data parts (r->p, r->kvn, r->packet filled). */
 sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *card, es5_row *r, bool push,
                     sm_err *err);
 /* Splits a stored packet back into its parts: calls fn for each. */
-sm_rc es5_sms_parts(const uint8_t *packet, size_t len, void (*fn)(void *arg, const uint8_t *ud, size_t n),
+sm_rc es5_sms_split(const uint8_t *packet, size_t len, void (*fn)(void *arg, const uint8_t *ud, size_t n),
                     void *arg, sm_err *err);
 
 /* ---- outcome.c: what a card's answer means ----------------------------------------------------- */

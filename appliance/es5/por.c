@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "appliance/es5/internal.h"
+#include "crypto/tlv.h"
 #include "lib/log.h"
 
 static void dropped(const char *eid, const char *msisdn, const char *why)
@@ -25,6 +26,74 @@ static bool unsecured_status(const es5_row *r, const uint8_t *ud, size_t len, ui
         return false;
     *status = ud[off + 6];
     return *status != SCP80_POR_OK;
+}
+
+/* The elements of a response script's content other than 80 01 n (appended to rest), and that count. */
+static sm_rc split_count(const uint8_t *content, size_t clen, int *count, sm_buf *rest, sm_err *err)
+{
+    *count = 0;
+    tlv_rd rd;
+    tlv_rd_init(&rd, content, clen, 0);
+    tlv t;
+    sm_rc rc;
+    while ((rc = tlv_next(&rd, &t, err)) == SM_OK) {
+        if (t.tag == 0x80 && t.len == 1)
+            *count += t.val[0];
+        else if (sm_buf_append(rest, t.raw, t.rawlen))
+            return sm_errf(err, SM_ENOMEM, "es5: out of memory");
+    }
+    return rc == SM_ENOTFOUND ? SM_OK : rc;
+}
+
+/* A PoR 00 with the card's response to the packet in flight. A script cut into several packets goes on
+ * with the next one while this one succeeded; the last one's (or a failing one's) PoR ends the request
+ * with the responses of all the packets in order under one 80 01 n (their counts added up, at most
+ * 255, as one script's). */
+static sm_rc script_answered(db_conn *c, es5_row *r, const uint8_t *data, size_t len, sm_err *err)
+{
+    es5_status es = ES5_OK;
+    const uint8_t *content = NULL;
+    size_t clen = 0;
+    char detail[200];
+    sm_err oerr = {0};
+    bool script = true;
+    if (es5_outcome_script(data, len, &es, detail, sizeof detail, &content, &clen, &oerr) != SM_OK) {
+        es = ES5_CARD_ERROR;
+        snprintf(detail, sizeof detail, "the PoR's response data is not a response script");
+        content = data;
+        clen = len;
+        script = false;
+    }
+    bool cut = r->channel == ES5_CH_SMS && r->sms_len && (r->sms_done || r->sms_off + r->sms_len < r->script_len);
+    if (!cut) /* the whole script in one packet: its answer as it is */
+        return es5q_finish(c, r, es, detail, content, clen, err);
+    int n = 0;
+    sm_buf rest, all;
+    sm_buf_init(&rest);
+    sm_buf_init(&all);
+    sm_rc rc = script ? split_count(content, clen, &n, &rest, err)
+                      : (sm_buf_append(&rest, content, clen) ? sm_errf(err, SM_ENOMEM, "es5: out of memory") : SM_OK);
+    if (rc == SM_OK && es == ES5_OK && r->sms_off + r->sms_len < r->script_len) {
+        rc = es5q_sms_advance(c, r, rest.data, rest.len, n, err);
+        sm_log(SM_LOG_INFO, "es5", "sms_packet_done", "req=%lld eid=%s packet=%d bytes=%zu/%zu", (long long)r->id,
+               r->eid, r->sms_done + 1, r->sms_off + r->sms_len, r->script_len);
+    } else if (rc == SM_OK) {
+        int total = r->sms_count + n;
+        uint8_t cnt[3] = {0x80, 0x01, (uint8_t)(total > 255 ? 255 : total)};
+        if (sm_buf_append(&all, cnt, 3) || sm_buf_append(&all, r->sms_resp, r->sms_resp_len) ||
+            sm_buf_append(&all, rest.data, rest.len))
+            rc = sm_errf(err, SM_ENOMEM, "es5: out of memory");
+        char d2[200];
+        if (es == ES5_OK)
+            snprintf(d2, sizeof d2, "%d command(s) executed in %d packets", total, r->sms_done + 1);
+        else
+            snprintf(d2, sizeof d2, "packet %d: %.150s", r->sms_done + 1, detail);
+        if (rc == SM_OK)
+            rc = es5q_finish(c, r, es, d2, all.data, all.len, err);
+    }
+    sm_buf_free(&rest);
+    sm_buf_free(&all);
+    return rc;
 }
 
 static sm_rc handle(db_conn *c, hsm_sess *s, const es5_ctx *x, const char *eid, const char *msisdn,
@@ -93,17 +162,7 @@ static sm_rc handle(db_conn *c, hsm_sess *s, const es5_ctx *x, const char *eid, 
             rc = es5q_set_phase(c, r.id, "pushed", NULL, x->set.session_wait_ms, 0, err);
         sm_log(SM_LOG_INFO, "es5", "push_acknowledged", "req=%lld eid=%s", (long long)r.id, eid);
     } else {
-        es5_status es = ES5_OK;
-        const uint8_t *content = NULL;
-        size_t clen = 0;
-        sm_err oerr = {0};
-        if (es5_outcome_script(data.data, data.len, &es, detail, sizeof detail, &content, &clen, &oerr) != SM_OK) {
-            es = ES5_CARD_ERROR;
-            snprintf(detail, sizeof detail, "the PoR's response data is not a response script");
-            content = data.data;
-            clen = data.len;
-        }
-        rc = es5q_finish(c, &r, es, detail, content, clen, err);
+        rc = script_answered(c, &r, data.data, data.len, err);
         *kick = true;
     }
     sm_buf_free_wipe(&data);

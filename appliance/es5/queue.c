@@ -17,7 +17,8 @@ _Atomic long es5_default_validity_s = ES5_DEFAULT_VALIDITY_S;
     "id, eid, prio, aid, script, channel_req, channel, label, state, phase, (deadline <= now()), "                 \
     "(extract(epoch FROM deadline) * 1000000)::bigint, sends, coalesce(kvn, 0), spi, coalesce(kic, 0), "           \
     "coalesce(kid, 0), tar, coalesce(counter, 0), packet, coalesce(msisdn, ''), coalesce(session, ''), "           \
-    "coalesce(wake_proc, 0), coalesce(wake_step, ''), coalesce(detail, '')"
+    "coalesce(wake_proc, 0), coalesce(wake_step, ''), coalesce(detail, ''), sms_off, sms_len, sms_done, "        \
+    "sms_count, sms_resp, psends"
 
 DB_STMT(q_card, 1,
         "SELECT e.eid, e.isdr_aid, e.isdr_tar, e.caps, coalesce((SELECT p.msisdn FROM profile p WHERE p.eid = e.eid "
@@ -54,12 +55,18 @@ DB_STMT(q_first_queued, 1,
 DB_STMT(q_activate, 1,
         "UPDATE es5_request SET state = 'active', lease_owner = NULL, lease_token = NULL, lease_expires = NULL, "
         "updated_at = now() WHERE id = $1 AND state = 'queued'");
-DB_STMT(q_mark_sent, 13,
+DB_STMT(q_mark_sent, 16,
         "UPDATE es5_request SET phase = $2, channel = $3, sends = sends + 1, kvn = $4, spi = $5, kic = $6, "
-        "kid = $7, tar = $8, counter = $9, packet = coalesce($10, packet), msisdn = $11, "
+        "kid = $7, tar = $8, counter = $9, packet = coalesce($10, packet), msisdn = $11, sms_off = $14, "
+        "sms_len = $15, psends = $16, "
         "next_at = least(now() + make_interval(secs => $12::float8 / 1000), deadline), session = $13, "
         "first_sent_at = coalesce(first_sent_at, clock_timestamp()), "
         "lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() WHERE id = $1");
+DB_STMT(q_sms_advance, 4,
+        "UPDATE es5_request SET sms_off = sms_off + sms_len, sms_len = 0, sms_done = sms_done + 1, "
+        "sms_count = sms_count + $3, sms_resp = coalesce(sms_resp, ''::bytea) || $2, phase = 'new', psends = 0, "
+        "packet = NULL, next_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires = NULL, "
+        "updated_at = now() WHERE id = $1 AND state = 'active' AND sms_len > 0 AND sms_off + sms_len < $4");
 DB_STMT(q_set_phase, 5,
         "UPDATE es5_request SET phase = $2, session = $3, channel = CASE WHEN $5 > 0 THEN $5 ELSE channel END, "
         "first_sent_at = CASE WHEN $2 = 'in-session' THEN coalesce(first_sent_at, clock_timestamp()) "
@@ -68,7 +75,7 @@ DB_STMT(q_set_phase, 5,
         "lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() WHERE id = $1");
 DB_STMT(q_finish, 5,
         "UPDATE es5_request SET state = 'done', status = $2, detail = $3, response = $4, channel = $5, "
-        "done_at = clock_timestamp(), updated_at = now(), packet = NULL, session = NULL, lease_owner = NULL, "
+        "done_at = clock_timestamp(), updated_at = now(), packet = NULL, sms_resp = NULL, session = NULL, lease_owner = NULL, "
         "lease_token = NULL, lease_expires = NULL WHERE id = $1 AND state <> 'done'");
 DB_STMT(q_result, 1,
         "SELECT state, coalesce(status, 0), channel, coalesce(detail, ''), response FROM es5_request WHERE id = $1");
@@ -125,6 +132,7 @@ void es5_row_clear(es5_row *r)
 {
     free(r->script);
     free(r->packet);
+    free(r->sms_resp);
     memset(r, 0, sizeof *r);
 }
 
@@ -211,20 +219,24 @@ sm_rc es5q_submit(db_conn *c, const es5_request *rq, int prio, int64_t *id, sm_e
     rc = es5q_card(c, rq->eid, &card, err);
     if (rc != SM_OK)
         return rc;
-    bool to_isdr = rq->aid_len == card.isdr_aid_len && !memcmp(rq->aid, card.isdr_aid, rq->aid_len);
-    if (!to_isdr && rq->channel == ES5_CH_SMS)
-        return sm_errf(err, SM_EINVAL, "es5: scripts to an ISD-P travel on HTTPS only (SCP03t), not by SMS");
-    if (!to_isdr && !card.https)
-        return sm_errf(err, SM_EINVAL, "es5: eUICC %s does not support HTTPS, the only channel to an ISD-P", card.eid);
     if (rq->channel == ES5_CH_HTTPS && !card.https)
         return sm_errf(err, SM_EINVAL, "es5: eUICC %s does not support HTTPS (EIS HttpSupport)", card.eid);
-    /* a script that cannot go by SMS (too many concatenated parts) and has no other way is refused now */
-    int maxp = es5_running ? es5_running->set.sms_max_parts : ES5_SMS_PARTS_MAX;
-    size_t pkt = rq->script_len + 4 + 24 + 15, parts = pkt <= 137 ? 1 : 1 + (pkt - 132 + 133) / 134;
+    /* a script that has to go by SMS (asked for, or the eUICC has no HTTPS) must be addressable and cut
+     * into packets of es5.sms_max_parts SMS at its TLV boundaries: refused now when it cannot */
     bool sms_only = rq->channel == ES5_CH_SMS || (rq->channel == ES5_CH_AUTO && !card.https);
-    if (sms_only && parts > (size_t)maxp)
-        return sm_errf(err, SM_ELIMIT, "es5: a %zu-byte script needs %zu SMS, more than es5.sms_max_parts (%d), and "
-                                       "eUICC %s cannot be reached by HTTPS", rq->script_len, parts, maxp, card.eid);
+    if (sms_only) {
+        uint8_t tar[3];
+        if ((rc = es5_sms_tar(rq->aid, rq->aid_len, &card, tar, err)) != SM_OK)
+            return rc;
+        int maxp = es5_running ? es5_running->set.sms_max_parts : ES5_SMS_PARTS_DEFAULT;
+        size_t end = 0;
+        for (size_t off = 0; off < rq->script_len; off = end) {
+            sm_err cerr = {0};
+            if ((rc = es5_sms_cut(rq->script, rq->script_len, off, maxp, &end, &cerr)) != SM_OK)
+                return sm_errf(err, rc, "%s; eUICC %s %s", cerr.msg, card.eid,
+                               card.https ? "was asked for by SMS" : "cannot be reached by HTTPS");
+        }
+    }
     db_params p;
     db_params_init(&p);
     db_p_text(&p, card.eid);
@@ -339,6 +351,16 @@ static sm_rc read_row(db_res *r, int i, es5_row *o, sm_err *err)
     o->wake_proc = db_res_int(r, i, 22);
     snprintf(o->wake_step, sizeof o->wake_step, "%s", db_res_text(r, i, 23));
     snprintf(o->note, sizeof o->note, "%s", db_res_text(r, i, 24));
+    o->sms_off = (size_t)db_res_int(r, i, 25);
+    o->sms_len = (size_t)db_res_int(r, i, 26);
+    o->sms_done = (int)db_res_int(r, i, 27);
+    o->sms_count = (int)db_res_int(r, i, 28);
+    if (rc == SM_OK)
+        rc = db_res_bytea(r, i, 29, &o->sms_resp, &o->sms_resp_len, err);
+    o->psends = (int)db_res_int(r, i, 30);
+    if (rc == SM_OK && (o->sms_off > o->script_len || o->sms_len > o->script_len - o->sms_off))
+        rc = sm_errf(err, SM_EPARSE, "es5: request %lld: packet %zu+%zu outside its %zu-byte script", (long long)o->id,
+                     o->sms_off, o->sms_len, o->script_len);
     if (rc != SM_OK)
         es5_row_clear(o);
     return rc;
@@ -473,7 +495,26 @@ sm_rc es5q_mark_sent(db_conn *c, const es5_row *r, const char *phase, long delay
     db_p_text(&p, r->msisdn[0] ? r->msisdn : NULL);
     db_p_int(&p, delay_ms);
     db_p_text(&p, r->session[0] ? r->session : NULL);
+    db_p_int(&p, (int64_t)r->sms_off);
+    db_p_int(&p, (int64_t)r->sms_len);
+    db_p_int(&p, r->psends);
     return db_exec(c, &q_mark_sent, &p, NULL, err);
+}
+
+sm_rc es5q_sms_advance(db_conn *c, const es5_row *r, const uint8_t *resp, size_t resp_len, int count, sm_err *err)
+{
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, r->id);
+    db_p_bytea(&p, resp ? resp : (const uint8_t *)"", resp_len);
+    db_p_int(&p, count);
+    db_p_int(&p, (int64_t)r->script_len);
+    db_res *res = NULL;
+    sm_rc rc = db_exec(c, &q_sms_advance, &p, &res, err);
+    if (rc == SM_OK && db_res_affected(res) != 1)
+        rc = sm_errf(err, SM_ESTATE, "es5: request %lld has no further packet to send", (long long)r->id);
+    db_res_free(res);
+    return rc;
 }
 
 sm_rc es5q_set_phase(db_conn *c, int64_t id, const char *phase, const char *session, long delay_ms, int channel,

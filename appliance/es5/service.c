@@ -168,7 +168,7 @@ static void pass_done(void *arg)
     }
     for (es5_send *s = rev; s; s = s->next) {
         send_ctx sc = {s};
-        es5_sms_parts(s->packet, s->len, send_part, &sc, NULL);
+        es5_sms_split(s->packet, s->len, send_part, &sc, NULL);
     }
     es5_sends_free(rev);
     if (p->rc != SM_OK) {

@@ -1,11 +1,13 @@
-/* SCP80 command packets to the ISD-R for the SMS channel: a script (expanded definite form, AA) or a
- * push trigger (GP Amd B tag 81), secured with the eUICC's SCP80 keys and a fresh counter, framed as
- * SMS user data (one SMS, or concatenated parts). */
+/* SCP80 command packets for the SMS channel: a script (expanded definite form, AA) to the ISD-R's TAR or
+ * an ISD-P's (ES8 by SMS), or a push trigger (GP Amd B tag 81) to the ISD-R, secured with the eUICC's
+ * ISD-R SCP80 keys and a fresh counter, framed as SMS user data (one SMS, or concatenated parts); a
+ * script longer than one packet is cut at TLV boundaries into several (es5_sms_cut). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "appliance/es5/internal.h"
 #include "crypto/scp81.h"
+#include "crypto/tlv.h"
 #include "db/eis_repo.h"
 #include "lib/hex.h"
 
@@ -46,6 +48,57 @@ static sm_rc push_data(db_conn *c, const es5_ctx *x, const es5_card *card, sm_bu
     return scp81_trigger_encode(&t, out, err);
 }
 
+/* CPL CHL SPI KIc KID TAR, then (ciphered) CNTR PCNTR CC(8) and the data padded to the AES block */
+size_t es5_sms_packet_len(size_t len)
+{
+    size_t data = 1 + tlv_len_size(len) + len; /* AA L script */
+    size_t sec = 5 + 1 + 8 + data;
+    return 10 + sec + (16 - sec % 16) % 16;
+}
+
+size_t es5_sms_parts(size_t packet_len)
+{
+    const size_t alone = SCP80_UD_MAX - 3, first = SCP80_UD_MAX - 8, later = SCP80_UD_MAX - 6;
+    return packet_len <= alone ? 1 : 1 + (packet_len - first + later - 1) / later;
+}
+
+sm_rc es5_sms_cut(const uint8_t *script, size_t len, size_t off, int max_parts, size_t *end, sm_err *err)
+{
+    *end = off;
+    tlv_rd rd;
+    tlv_rd_init(&rd, script + off, len - off, 0);
+    tlv t;
+    sm_rc rc;
+    size_t n = 0;
+    while ((rc = tlv_next(&rd, &t, err)) == SM_OK) {
+        size_t e = (size_t)(t.raw + t.rawlen - script);
+        size_t parts = es5_sms_parts(es5_sms_packet_len(e - off));
+        if (parts > (size_t)max_parts) {
+            if (n == 0)
+                return sm_errf(err, SM_ELIMIT,
+                               "es5: script element %02X of %zu bytes at offset %zu needs %zu SMS, more than "
+                               "es5.sms_max_parts (%d)", (unsigned)t.tag, t.rawlen, off, parts, max_parts);
+            return SM_OK;
+        }
+        *end = e;
+        n++;
+    }
+    return rc == SM_ENOTFOUND && n ? SM_OK : sm_errf(err, SM_EINVAL, "es5: no script element at offset %zu", off);
+}
+
+sm_rc es5_sms_tar(const uint8_t *aid, size_t aid_len, const es5_card *card, uint8_t tar[3], sm_err *err)
+{
+    if (aid_len == card->isdr_aid_len && !memcmp(aid, card->isdr_aid, aid_len)) {
+        memcpy(tar, card->tar, 3);
+        return SM_OK;
+    }
+    if (aid_len < 15)
+        return sm_errf(err, SM_EINVAL, "es5: an ISD-P AID of %zu bytes has no TAR (bytes 13..15) to address by SMS",
+                       aid_len);
+    memcpy(tar, aid + 12, 3);
+    return SM_OK;
+}
+
 sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *card, es5_row *r, bool push,
                     sm_err *err)
 {
@@ -54,13 +107,20 @@ sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *c
     sm_buf_init(&pkt);
     sm_buf_init(&blob);
     sm_rc rc;
+    uint8_t tar[3];
+    memcpy(tar, card->tar, 3);
     if (push) {
         rc = push_data(c, x, card, &data, err);
+    } else if (r->sms_len == 0 || r->sms_off + r->sms_len > r->script_len) {
+        rc = sm_errf(err, SM_EINTERNAL, "es5: packet %zu+%zu outside the %zu-byte script", r->sms_off, r->sms_len,
+                     r->script_len);
     } else {
         scp81_script sc;
-        rc = scp81_script_open(&sc, &data, false, err);
+        rc = es5_sms_tar(r->aid, r->aid_len, card, tar, err);
         if (rc == SM_OK)
-            rc = scp81_script_raw(&sc, r->script, r->script_len, err);
+            rc = scp81_script_open(&sc, &data, false, err);
+        if (rc == SM_OK)
+            rc = scp81_script_raw(&sc, r->script + r->sms_off, r->sms_len, err);
         if (rc == SM_OK)
             rc = scp81_script_close(&sc, err);
     }
@@ -76,7 +136,7 @@ sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *c
                       .kic = (uint8_t)(k.kvn << 4 | 0x02),
                       .kid = (uint8_t)(k.kvn << 4 | 0x02),
                       .cntr = (uint64_t)ctr};
-    memcpy(p.tar, card->tar, 3);
+    memcpy(p.tar, tar, 3);
     if (rc == SM_OK)
         rc = scp80_wrap(s, &p, &k.kic, &k.kid, data.data, data.len, &pkt, err);
     es5_keys_drop(s, &k);
@@ -103,7 +163,7 @@ sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *c
     return SM_OK;
 }
 
-sm_rc es5_sms_parts(const uint8_t *packet, size_t len, void (*fn)(void *arg, const uint8_t *ud, size_t n), void *arg,
+sm_rc es5_sms_split(const uint8_t *packet, size_t len, void (*fn)(void *arg, const uint8_t *ud, size_t n), void *arg,
                     sm_err *err)
 {
     size_t o = 0;

@@ -146,10 +146,13 @@ static void test_submit_refusals(void **state)
     sm_err_clear(&err);
     assert_int_equal(submit_rc("not-an-eid", ISDR, SCRIPT, sizeof SCRIPT, ES5_CH_SMS, 0, 0, 1, &id, &err), SM_EINVAL);
     sm_err_clear(&err);
-    assert_int_equal(submit_rc(EID_A, ISDP, SCRIPT, sizeof SCRIPT, ES5_CH_SMS, 0, 0, 1, &id, &err), SM_EINVAL);
-    assert_non_null(strstr(err.msg, "HTTPS only"));
-    sm_err_clear(&err);
-    assert_int_equal(submit_rc(EID_N, ISDP, SCRIPT, sizeof SCRIPT, ES5_CH_AUTO, 0, 0, 1, &id, &err), SM_EINVAL);
+    /* an ISD-P is reached by SMS at its TAR, bytes 13..15 of its AID: a shorter AID has none */
+    es5_request sr = {.eid = EID_N, .aid = ISDP, .aid_len = 14, .script = SCRIPT, .script_len = sizeof SCRIPT,
+                      .channel = ES5_CH_AUTO, .label = "t"};
+    assert_int_equal(db_begin(G.c, &err), SM_OK);
+    assert_int_equal(es5q_submit(G.c, &sr, 1, &id, &err), SM_EINVAL);
+    db_rollback(G.c);
+    assert_non_null(strstr(err.msg, "TAR"));
     sm_err_clear(&err);
     assert_int_equal(submit_rc(EID_N, ISDR, SCRIPT, sizeof SCRIPT, ES5_CH_HTTPS, 0, 0, 1, &id, &err), SM_EINVAL);
     sm_err_clear(&err);
@@ -164,18 +167,70 @@ static void test_submit_refusals(void **state)
     assert_int_equal(submit_rc(EID_A, ISDR, SCRIPT, sizeof SCRIPT, ES5_CH_SMS, now_us() - 1000000, 0, 1, &id, &err),
                      SM_ETIMEOUT);
     sm_err_clear(&err);
-    /* too long for the SMS of an eUICC without HTTPS */
+    /* an element too long for one packet of es5.sms_max_parts SMS (10 when no service runs), on an
+     * eUICC without HTTPS or asked for by SMS: the script cannot be cut there */
     uint8_t big[3000];
     big[0] = 0x22, big[1] = 0x82, big[2] = 0x0B, big[3] = 0xB4;
     memset(big + 4, 0, sizeof big - 4);
     sm_err_clear(&err);
     assert_int_equal(submit_rc(EID_N, ISDR, big, sizeof big, ES5_CH_AUTO, 0, 0, 1, &id, &err), SM_ELIMIT);
     assert_non_null(strstr(err.msg, "sms_max_parts"));
+    assert_non_null(strstr(err.msg, "cannot be reached by HTTPS"));
+    sm_err_clear(&err);
+    assert_int_equal(submit_rc(EID_A, ISDP, big, sizeof big, ES5_CH_SMS, 0, 0, 1, &id, &err), SM_ELIMIT);
+    assert_non_null(strstr(err.msg, "asked for by SMS"));
+    sm_err_clear(&err);
+    /* one of 1,404 bytes (11 SMS) neither; one of 1,020 (an SCP03t segment: 8 SMS) fits */
+    big[1] = 0x82, big[2] = 0x05, big[3] = 0x78;
+    assert_int_equal(submit_rc(EID_N, ISDP, big, 1404, ES5_CH_AUTO, 0, 0, 1, &id, &err), SM_ELIMIT);
+    sm_err_clear(&err);
+    assert_int_equal(es5_sms_parts(es5_sms_packet_len(1020)), 8);
+    assert_int_equal(es5_sms_parts(es5_sms_packet_len(1404)), 11);
+    assert_int_equal(es5_sms_parts(es5_sms_packet_len(sizeof SCRIPT)), 1);
     /* outside a transaction */
     es5_request r = {.eid = EID_A, .aid = ISDR, .aid_len = 16, .script = SCRIPT, .script_len = sizeof SCRIPT};
     assert_int_equal(es5_submit(G.c, &r, &id, &err), SM_ESTATE);
     /* nothing of it was stored */
     assert_int_equal(sql_long("SELECT count(*) FROM es5_request"), 0);
+}
+
+/* What goes by SMS: ISD-P (ES8) traffic to an eUICC without HTTPS, and any script asked for by SMS,
+ * however long, as long as every element fits one packet; the cut at TLV boundaries. */
+static void test_sms_scripts_and_cut(void **state)
+{
+    (void)state;
+    sm_err err = {0};
+    int64_t id = 0;
+    /* 40 SCP03t-sized elements (1020 bytes each): 40 packets of 8 SMS at sms_max_parts 10 */
+    size_t n = 40 * 1020;
+    uint8_t *s = calloc(1, n);
+    assert_non_null(s);
+    for (size_t i = 0; i < 40; i++) {
+        uint8_t *t = s + i * 1020;
+        t[0] = 0x86, t[1] = 0x82, t[2] = 0x03, t[3] = 0xF8;
+    }
+    assert_int_equal(submit_rc(EID_N, ISDP, s, n, ES5_CH_AUTO, 0, 0, 1, &id, &err), SM_OK);
+    assert_int_equal(submit_rc(EID_A, ISDP, s, n, ES5_CH_SMS, 0, 0, 1, &id, &err), SM_OK);
+    /* the cut: as many whole elements as fit */
+    size_t end = 0;
+    assert_int_equal(es5_sms_cut(s, n, 0, 10, &end, &err), SM_OK);
+    assert_int_equal(end, 1020);
+    assert_int_equal(es5_sms_cut(s, n, 1020, 16, &end, &err), SM_OK);
+    assert_int_equal(end, 3060); /* 2 elements: a 2,074-byte packet in 16 SMS */
+    assert_int_equal(es5_sms_cut(s, n, n - 1020, 16, &end, &err), SM_OK);
+    assert_int_equal(end, n);
+    assert_int_equal(es5_sms_cut(s, n, 0, 7, &end, &err), SM_ELIMIT);
+    assert_non_null(strstr(err.msg, "element 86 of 1020 bytes"));
+    sm_err_clear(&err);
+    /* small commands share a packet: as many 7-byte ones as one SMS (137 bytes) carries */
+    uint8_t small[20 * sizeof SCRIPT];
+    for (size_t i = 0; i < 20; i++)
+        memcpy(small + i * sizeof SCRIPT, SCRIPT, sizeof SCRIPT);
+    assert_int_equal(es5_sms_cut(small, sizeof small, 0, 1, &end, &err), SM_OK);
+    assert_true(end > 0 && end < sizeof small && end % sizeof SCRIPT == 0);
+    assert_true(es5_sms_packet_len(end) <= 137 && es5_sms_packet_len(end + sizeof SCRIPT) > 137);
+    free(s);
+    testpg_sql(G.conninfo, "DELETE FROM es5_request");
 }
 
 static void test_cancel(void **state)
@@ -361,7 +416,8 @@ static void test_expires_and_wakes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_submit_refusals), cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_submit_refusals), cmocka_unit_test(test_sms_scripts_and_cut),
+        cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_head_of_line),    cmocka_unit_test(test_lease_takeover),
         cmocka_unit_test(test_expires_and_wakes),
     };

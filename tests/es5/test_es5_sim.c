@@ -1,6 +1,8 @@
 /* ES5 delivery against the real simulator (tests/sim): SMS with PoR, HTTPS by push + PSK-TLS, order
  * per card and parallel cards, unreachable card expiring, SMSC loss and duplication, counter ahead,
- * tampered PoR, notifications deduplicated and confirmed. One simulator, one node, a small fleet. */
+ * tampered PoR, notifications deduplicated and confirmed, an ISD-P script by SMS to a card without
+ * HTTPS in several packets through a lossy and duplicating SMSC. One simulator, one node (SMS packets of
+ * at most 2 parts), a small fleet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,13 +15,14 @@
 
 #include <cmocka.h>
 
-#include "appliance/es5/es5.h"
+#include "appliance/es5/internal.h"
+#include "crypto/scp80.h"
 #include "db/proc.h"
 #include "lib/hex.h"
 #include "tests/support/es5test.h"
 #include "tests/support/testpg.h"
 
-#define NCARDS 9
+#define NCARDS 10 /* the last one declares no HTTPS (sim fleet --sms-only 1) */
 
 static struct {
     testenv_hsm T;
@@ -57,7 +60,7 @@ static int setup(void **state)
         return -1;
     char fdir[300];
     snprintf(fdir, sizeof fdir, "%s/fleet", G.dir);
-    if (es5t_fleet_make(&G.fleet, fdir, NCARDS) != 0) {
+    if (es5t_fleet_make2(&G.fleet, fdir, NCARDS, 1) != 0 || G.fleet.cards[NCARDS - 1].https) {
         fprintf(stderr, "sim fleet failed\n");
         return -1;
     }
@@ -71,7 +74,7 @@ static int setup(void **state)
              "  smpp_server: 127.0.0.1:%d\n  sms_source_addr: \"%s\"\n  admin_listen: 127.0.0.1:%d\n"
              "  admin_url: https://127.0.0.1:%d/ram\n  por_timeout_ms: 1500\n  session_wait_ms: 4000\n"
              "  poll_ms: 20\n  admin_idle_ms: 300\n  lease_ms: 3000\n  retry_max_ms: 3000\n"
-             "  smpp_reconnect_max_s: 1\n  prefer_channel: sms\n",
+             "  smpp_reconnect_max_s: 1\n  prefer_channel: sms\n  sms_max_parts: 2\n",
              smpp, ES5T_SR_SMS, admin, admin);
     es5_set_notification_handler(on_notification, NULL);
     if (es5t_node_start(&G.node, &G.T, G.dir, "n1", G.conninfo, yaml) != 0)
@@ -495,6 +498,155 @@ static void test_notification(void **state)
     assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "smsc reset"), 0);
 }
 
+/* 11. The packets es5 plans (es5_sms_packet_len, es5_sms_parts) are the ones crypto/scp80 builds. */
+static void test_sms_packet_sizes(void **state)
+{
+    (void)state;
+    hsm_sess *s = NULL;
+    sm_err err = {0};
+    assert_int_equal(hsm_session_get(G.node.app.hsm, &s, &err), SM_OK);
+    hsm_keyspec sp;
+    scp80_kic_keyspec(HSM_KT_AES, 16, false, &sp);
+    hsm_keyspec sd;
+    scp80_kid_keyspec(HSM_KT_AES, 16, false, &sd);
+    uint8_t kv[16] = {1, 2, 3};
+    hsm_key kic, kid;
+    assert_int_equal(hsm_secret_import(s, &sp, kv, 16, &kic, &err), SM_OK);
+    assert_int_equal(hsm_secret_import(s, &sd, kv, 16, &kid, &err), SM_OK);
+    scp80_params p = {.spi = {0x16, 0x39}, .kic = 0x12, .kid = 0x12, .tar = {0, 0, 1}, .cntr = 7};
+    static uint8_t script[2200];
+    for (size_t len = 2; len <= 2100; len += 7) {
+        /* a script is whole TLVs: empty C-APDU elements (22 00), one 22 01 00 when the length is odd */
+        for (size_t o = 0; o < len;) {
+            size_t left = len - o;
+            script[o++] = 0x22;
+            script[o++] = left == 3 ? 1 : 0;
+            if (left == 3)
+                script[o++] = 0;
+        }
+        sm_buf data, pkt;
+        sm_buf_init(&data);
+        sm_buf_init(&pkt);
+        scp81_script sc;
+        assert_int_equal(scp81_script_open(&sc, &data, false, &err), SM_OK);
+        assert_int_equal(scp81_script_raw(&sc, script, len, &err), SM_OK);
+        assert_int_equal(scp81_script_close(&sc, &err), SM_OK);
+        assert_int_equal(scp80_wrap(s, &p, &kic, &kid, data.data, data.len, &pkt, &err), SM_OK);
+        assert_int_equal(pkt.len, es5_sms_packet_len(len));
+        scp80_sms parts[SCP80_PARTS_MAX];
+        size_t n = 0;
+        if (scp80_sms_frame(pkt.data, pkt.len, 1, parts, SCP80_PARTS_MAX, &n, &err) == SM_OK)
+            assert_int_equal(n, es5_sms_parts(pkt.len));
+        else
+            assert_true(es5_sms_parts(pkt.len) > SCP80_PARTS_MAX);
+        sm_err_clear(&err);
+        sm_buf_free(&data);
+        sm_buf_free(&pkt);
+    }
+    hsm_key_destroy(s, &kic, NULL);
+    hsm_key_destroy(s, &kid, NULL);
+    hsm_session_put(s);
+}
+
+/* 12. ES8 by SMS to a card without HTTPS: an ISD-P script longer than one packet goes as several, cut at
+ * its TLV boundaries, each to the ISD-P's TAR with its own counter and PoR, through an SMSC that loses
+ * and duplicates; the result is every command's answer once, in order. The commands prove it: the ISD-P
+ * buffers STORE DATA blocks until its DGI 3A01 (CERT.DP.ECDSA) is whole, so a block run twice or missed
+ * breaks the certificate and the last block would fail. */
+static void test_isdp_script_by_sms(void **state)
+{
+    (void)state;
+    const es5t_card *card = &G.fleet.cards[NCARDS - 1];
+    /* the ISD-P, by SMS too (AUTO: the card has no HTTPS) */
+    uint8_t inst[128];
+    size_t il = install_script(card, 0x31, inst, sizeof inst);
+    int64_t id = submit(card, NULL, 0, inst, il, ES5_CH_AUTO, 0, 0, "CreateISDP");
+    es5_result res;
+    wait_done(id, 20000, &res);
+    if (res.status != ES5_OK)
+        fail_msg("CreateISDP: status %d %s", res.status, res.detail);
+    assert_int_equal(res.channel, ES5_CH_SMS);
+    es5_result_clear(&res);
+    uint8_t aid[16];
+    memcpy(aid, card->isdp_aid, 16);
+    aid[14] = 0x31;
+    /* INSTALL [for personalization], then DGI 3A01 { CERT.DP.ECDSA } in 8-byte STORE DATA blocks */
+    char path[400];
+    snprintf(path, sizeof path, "%s/pki/smdp-gp.cert", G.fleet.dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t cert[600];
+    size_t cl = fread(cert, 1, sizeof cert, f);
+    fclose(f);
+    assert_true(cl > 100 && cl < 500);
+    uint8_t dgi[600];
+    size_t dl = 0;
+    dgi[dl++] = 0x3A, dgi[dl++] = 0x01;
+    if (cl < 255) {
+        dgi[dl++] = (uint8_t)cl;
+    } else {
+        dgi[dl++] = 0xFF, dgi[dl++] = (uint8_t)(cl >> 8), dgi[dl++] = (uint8_t)cl;
+    }
+    memcpy(dgi + dl, cert, cl);
+    dl += cl;
+    static uint8_t script[4000];
+    size_t sl = 0;
+    const uint8_t perso[] = {0x22, 5 + 19, 0x80, 0xE6, 0x20, 0x00, 19, 0x00, 0x00, 16};
+    memcpy(script, perso, sizeof perso), sl += sizeof perso;
+    memcpy(script + sl, aid, 16), sl += 16;
+    int napdu = 1, blk = 0;
+    for (size_t off = 0; off < dl; off += 8, blk++, napdu++) {
+        size_t n = dl - off < 8 ? dl - off : 8;
+        bool last = off + n == dl;
+        uint8_t h[7] = {0x22, (uint8_t)(5 + n), 0x80, 0xE2, (uint8_t)(last ? 0x89 : 0x09), (uint8_t)blk, (uint8_t)n};
+        memcpy(script + sl, h, 7), sl += 7;
+        memcpy(script + sl, dgi + off, n), sl += n;
+    }
+    /* several packets of at most 2 SMS (es5.sms_max_parts here) */
+    size_t end = 0, packets = 0;
+    sm_err err = {0};
+    for (size_t off = 0; off < sl; off = end, packets++)
+        assert_int_equal(es5_sms_cut(script, sl, off, 2, &end, &err), SM_OK);
+    assert_true(packets >= 3);
+    long lost0 = es5t_sim_stat(&G.sim, "mt_lost"), dup0 = es5t_sim_stat(&G.sim, "mt_duplicated");
+    assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "smsc lose 1"), 0);
+    assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "smsc duplicate 1000"), 0);
+    id = submit(card, aid, 16, script, sl, ES5_CH_AUTO, 0, 0, "SendData (key establishment 3A01)");
+    wait_done(id, 30000, &res);
+    assert_int_equal(es5t_simctl(&G.sim, NULL, 0, "smsc reset"), 0);
+    if (res.status != ES5_OK)
+        fail_msg("ISD-P script: status %d %s (sim log %s)", res.status, res.detail, G.sim.log);
+    assert_int_equal(res.channel, ES5_CH_SMS);
+    assert_true(es5t_sim_stat(&G.sim, "mt_lost") > lost0);
+    assert_true(es5t_sim_stat(&G.sim, "mt_duplicated") > dup0);
+    /* one 80 01 n for the whole script, then each command's R-APDU once, in order */
+    assert_true(res.response_len > 3);
+    assert_int_equal(res.response[0], 0x80);
+    assert_int_equal(res.response[1], 0x01);
+    assert_int_equal(res.response[2], napdu);
+    size_t off = 3;
+    for (int i = 0; i < napdu; i++) {
+        assert_true(off + 2 <= res.response_len);
+        assert_int_equal(res.response[off], 0x23);
+        size_t l = res.response[off + 1];
+        assert_true(off + 2 + l <= res.response_len && l >= 2);
+        const uint8_t *v = res.response + off + 2;
+        assert_int_equal(v[l - 2], 0x90);
+        assert_int_equal(v[l - 1], 0x00);
+        if (i < napdu - 1)
+            assert_int_equal(l, 2);
+        else /* the last block completed the certificate: the card's challenge 85 10 RC */
+            assert_true(l == 20 && v[0] == 0x85 && v[1] == 0x10);
+        off += 2 + l;
+    }
+    assert_int_equal(off, res.response_len);
+    assert_non_null(strstr(res.detail, "packets"));
+    es5_result_clear(&res);
+    /* every packet went to the ISD-P's TAR, the first one twice (lost once), the others once */
+    assert_int_equal(req_int(id, "sms_done"), (long)packets - 1);
+    assert_int_equal(req_int(id, "sends"), (long)packets + 1);
+}
+
 /* 10. smctl es5 status reads the queue and the node's report from the database. */
 static void test_smctl_status(void **state)
 {
@@ -528,7 +680,8 @@ int main(void)
         cmocka_unit_test(test_order_and_parallel), cmocka_unit_test(test_unreachable_expires),
         cmocka_unit_test(test_smsc_loss),          cmocka_unit_test(test_smsc_duplicate),
         cmocka_unit_test(test_counter_ahead),      cmocka_unit_test(test_tampered_por),
-        cmocka_unit_test(test_notification),      cmocka_unit_test(test_smctl_status),
+        cmocka_unit_test(test_notification),      cmocka_unit_test(test_sms_packet_sizes),
+        cmocka_unit_test(test_isdp_script_by_sms), cmocka_unit_test(test_smctl_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -63,12 +63,14 @@ static size_t hexfield(const char *line, const char *name, uint8_t *out, size_t 
     return n;
 }
 
-int es5t_fleet_make(es5t_fleet *f, const char *dir, unsigned n)
+int es5t_fleet_make(es5t_fleet *f, const char *dir, unsigned n) { return es5t_fleet_make2(f, dir, n, 0); }
+
+int es5t_fleet_make2(es5t_fleet *f, const char *dir, unsigned n, unsigned sms_only)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s", dir);
-    if (testenv_sh("'%s' fleet --count %u --out '%s' --sr-sms %s --no-es1 >/dev/null", es5t_sim_bin(), n, dir,
-                   ES5T_SR_SMS) != 0)
+    if (testenv_sh("'%s' fleet --count %u --out '%s' --sr-sms %s --no-es1 --sms-only %u >/dev/null", es5t_sim_bin(), n,
+                   dir, ES5T_SR_SMS, sms_only) != 0)
         return -1;
     char path[400];
     snprintf(path, sizeof path, "%s/euicc-batch.txt", dir);
@@ -85,6 +87,8 @@ int es5t_fleet_make(es5t_fleet *f, const char *dir, unsigned n)
         char prof[400];
         field(line, "eid", c->eid, sizeof c->eid);
         field(line, "msisdn", c->msisdn, sizeof c->msisdn);
+        char h[8];
+        c->https = field(line, "http", h, sizeof h) && !strcmp(h, "1");
         c->isdr_aid_len = hexfield(line, "isdr-aid", c->isdr_aid, sizeof c->isdr_aid);
         c->elf_aid_len = hexfield(line, "isdp-elf-aid", c->elf_aid, sizeof c->elf_aid);
         c->module_aid_len = hexfield(line, "isdp-module-aid", c->module_aid, sizeof c->module_aid);

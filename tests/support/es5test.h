@@ -23,6 +23,7 @@ typedef struct es5t_card {
     char eid[33];
     char msisdn[16];
     char iccid[21];
+    bool https;             /* the batch declares HTTPS support */
     uint8_t isdr_aid[16];
     size_t isdr_aid_len;
     uint8_t elf_aid[16], module_aid[16], isdp_aid[16];
@@ -39,6 +40,8 @@ typedef struct es5t_fleet {
 const char *es5t_sim_bin(void);
 /* `sim fleet --count n --out dir --sr-sms 12345 --no-es1`, then reads the cards from the batch. 0 = ok. */
 int es5t_fleet_make(es5t_fleet *f, const char *dir, unsigned n);
+/* The same with `--sms-only sms_only`: the last sms_only cards declare no HTTPS support. */
+int es5t_fleet_make2(es5t_fleet *f, const char *dir, unsigned n, unsigned sms_only);
 void es5t_fleet_free(es5t_fleet *f);
 /* Registers every eUICC of the batch in the database, keys re-wrapped under kek. 0 = ok. */
 int es5t_fleet_import(const es5t_fleet *f, db_conn *c, hsm_sess *s, const hsm_key *kek, const char *kek_label);
