@@ -82,6 +82,8 @@ typedef struct sm_config {
         long client_timeout_s;   /* outbound ES calls: per attempt */
         long client_retries;
         long client_backoff_ms;
+        long outbox_poll_ms;     /* outbox pump's safety-net poll (kicks and NOTIFY do the rest) */
+        long outbox_pumps;       /* outbox pump jobs at once; 0 = workers - 1 (at least 1) */
         char *public_url;        /* how peers reach this appliance (WS-Addressing, notifications) */
         sm_cfg_peer *peers;
         size_t npeers;
