@@ -200,13 +200,6 @@ void smsr_h_senddata(es_call *call, const smsr_ctx *x)
         db_euicc_clear(&e);
         return;
     }
-    if (!(e.caps & DB_CAP_HTTPS)) {
-        /* ES8 traffic (SCP03t) reaches an ISD-P over HTTPS only; this eUICC declared none */
-        es_status_fail(&call->status, ES_SUBJ_EUICC, ES_RSN_REFUSED,
-                       "eUICC %s has no HTTPS (EIS HttpSupport false): ISD-P traffic cannot reach it", e.eid);
-        db_euicc_clear(&e);
-        return;
-    }
     smsr_opctx o;
     memset(&o, 0, sizeof o);
     snprintf(o.op, sizeof o.op, "SendData");

@@ -265,7 +265,9 @@ static sm_rc createisdp_result(step *s, sm_err *err)
 static sm_rc senddata_send(step *s, sm_err *err)
 {
     sm_buf b = {.data = (uint8_t *)s->p->data, .len = s->p->data_len};
-    return submit(s, &s->o.aid, &b, ES5_CH_HTTPS, err); /* an ISD-P (ES8, SCP03t) is reached by HTTPS only */
+    /* ES8 (key establishment, SCP03t) to the ISD-P: in the SCP81 session when the eUICC has HTTPS, else
+     * as SCP80 packets to the ISD-P's TAR cut at TLV boundaries (es5 chooses, docs/es5.md) */
+    return submit(s, &s->o.aid, &b, ES5_CH_AUTO, err);
 }
 
 static sm_rc senddata_result(step *s, sm_err *err)

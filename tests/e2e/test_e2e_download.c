@@ -2,11 +2,11 @@
  * through both roles of the real smboxd (ES2 from the development MNO, ES3 in-process to the SM-SR, ES5
  * to the simulated cards), with EnableProfile. "Over HTTPS": every ES5 command goes in the cards' SCP81
  * admin sessions (SMS only carries the push that opens them, and the confirmations of the cards'
- * notifications, which come by SMS). "Over SMS": the ISD-R's short commands (enabling, notification
- * confirmations) go as SCP80 SMS through the simulator's SMSC with their PoRs; the ISD-P creation (the
- * SM-SR sends it by HTTPS, SGP.02 §3.1.1) and the ES8 traffic (key establishment, the SCP03t profile) in
- * the SCP81 session the SMS push opens — the one bearer SGP.02 gives ES8 besides CAT_TP, which neither
- * side implements (an eUICC without HTTPS support cannot receive a profile: test_e2e_errors). Every
+ * notifications, which come by SMS). "Over SMS": the cards declare no HTTPS support, so everything goes
+ * as SCP80 command packets through the simulator's SMSC, each answered by its PoR: the ISD-R's commands
+ * (ISD-P creation, enabling, notification confirmations) to the ISD-R's TAR, and the ES8 traffic (key
+ * establishment, the SCP03t profile package) to the new ISD-P's TAR, cut at TLV boundaries into packets
+ * of es5.sms_max_parts SMS; no HTTPS session is opened. Every
  * download succeeds with its
  * own ICCID, every card's state (simulator) matches its EIS (database), the bearers were the ones asked
  * for, each answer reached the MNO with one outcome, the stock counts add up and the audit trail
@@ -29,14 +29,14 @@ static e2e_world W;
 
 /* every ES5 command on HTTPS */
 static const char *const HTTPS_YAML = "es5:\n  prefer_channel: https\nsmsr:\n  platform_channel: https\n";
-/* the ISD-R's commands by SMS, ES8 in the session the push opens */
-static const char *const SMS_YAML = "es5:\n  prefer_channel: sms\n  sms_max_parts: 8\n  por_timeout_ms: 10000\n"
+/* everything by SMS (the second batch's cards have no HTTPS) */
+static const char *const SMS_YAML = "es5:\n  prefer_channel: sms\n  por_timeout_ms: 10000\n"
                                     "smsr:\n  platform_channel: sms\n";
 
 static int group_setup(void **st)
 {
     (void)st;
-    e2e_opts o = {.fleet = 2 * N_BATCH, .order_qty = 2 * N_BATCH + 10, .workers = 2, .extra_yaml = HTTPS_YAML};
+    e2e_opts o = {.fleet = 2 * N_BATCH, .sms_only = N_BATCH, .order_qty = 2 * N_BATCH + 10, .workers = 2, .extra_yaml = HTTPS_YAML};
     return e2e_setup(&W, &o);
 }
 
@@ -129,17 +129,24 @@ static void batch(size_t first, bool sms)
         fail_msg("cards and EIS differ:\n%s", why);
     free(eids);
 
-    /* the bearers: ES8 always in SCP81 sessions; the ISD-R's commands on the bearer asked for */
+    /* the bearers: over HTTPS, ES8 and the ISD-R's commands in SCP81 sessions; over SMS, everything as SCP80
+     * packets (ES8 to the ISD-P's TAR), no session at all */
     char *in = malloc(n * 36 + 16);
     assert_non_null(in);
     size_t o = (size_t)sprintf(in, "eid IN (");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         o += (size_t)sprintf(in + o, "%s'%s'", i ? "," : "", d[i].eid);
+        assert_int_equal(W.sms_only[first + i], sms);
+    }
     sprintf(in + o, ")");
-    long senddata_sms = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE %s AND channel = 1 AND aid <> "
-                                         "(SELECT isdr_aid FROM euicc e WHERE e.eid = es5_request.eid)",
+    long isdp_sms = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE %s AND channel = 1 AND aid <> "
+                                     "(SELECT isdr_aid FROM euicc e WHERE e.eid = es5_request.eid)",
+                                 in);
+    long isdp_packets = e2e_sql_long(&W, "SELECT coalesce(sum(sms_done + 1), 0) FROM es5_request WHERE %s AND "
+                                         "channel = 1 AND aid <> (SELECT isdr_aid FROM euicc e WHERE e.eid = "
+                                         "es5_request.eid)",
                                      in);
-    assert_int_equal(senddata_sms, 0);
+    long any_https = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE %s AND channel = 2", in);
     /* notification confirmations answer on the bearer the notification came by (the simulator's cards send
      * them by SMS); the other ISD-R commands on the bearer asked for */
     long isdr_sms = e2e_sql_long(&W, "SELECT count(*) FROM es5_request r JOIN euicc e USING (eid) WHERE r.%s AND "
@@ -150,18 +157,25 @@ static void batch(size_t first, bool sms)
                                    in);
     long enable_sms = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE %s AND channel = 1 AND label = 'Enable'",
                                    in);
-    fprintf(stderr, "e2e: ISD-R commands by SMS %ld (enable %ld), by HTTPS %ld; simulator: %ld sessions, %ld MT SMS, "
-                    "%ld PoRs\n",
-            isdr_sms, enable_sms, isdr_https, e2e_sim_stat(&W, "https_sessions") - sess0, e2e_sim_stat(&W, "mt") - mt0,
-            e2e_sim_stat(&W, "por") - por0);
+    long sessions = e2e_sim_stat(&W, "https_sessions") - sess0, por = e2e_sim_stat(&W, "por") - por0;
+    fprintf(stderr, "e2e: ISD-R commands by SMS %ld (enable %ld), by HTTPS %ld; ISD-P (ES8) scripts by SMS %ld in %ld "
+                    "packets; simulator: %ld sessions, %ld MT SMS, %ld PoRs\n",
+            isdr_sms, enable_sms, isdr_https, isdp_sms, isdp_packets, sessions, e2e_sim_stat(&W, "mt") - mt0, por);
     if (sms) {
-        assert_true(enable_sms >= (long)n);  /* each enabling as an SCP80 packet, answered by its PoR */
-        assert_true(e2e_sim_stat(&W, "por") - por0 >= 2 * (long)n);
+        assert_int_equal(any_https, 0);
+        assert_int_equal(sessions, 0);
+        assert_true(enable_sms >= (long)n); /* each enabling as an SCP80 packet, answered by its PoR */
+        /* ISD-P creation, key establishment, the profile (at least one more packet than scripts: an SCP03t
+         * segment fills a packet of its own), enabling: every packet answered by its PoR */
+        assert_true(isdp_sms >= 2 * (long)n);
+        assert_true(isdp_packets > isdp_sms);
+        assert_true(por >= isdp_packets + 2 * (long)n);
     } else {
+        assert_int_equal(isdp_sms, 0);
         assert_int_equal(isdr_sms, 0);
         assert_true(isdr_https >= 2 * (long)n); /* ISD-P creation and enabling in the admin sessions */
+        assert_true(sessions >= (long)n);
     }
-    assert_true(e2e_sim_stat(&W, "https_sessions") - sess0 >= (long)n);
     free(in);
 }
 
