@@ -887,6 +887,30 @@ typedef struct pconn {
     int slot;
 } pconn;
 
+/* the text of the first element named `name` (any namespace prefix) in an XML text */
+static void xml_text(const char *xml, const char *name, char *out, size_t cap)
+{
+    out[0] = 0;
+    size_t nl = strlen(name);
+    for (const char *p = strchr(xml, '<'); p; p = strchr(p + 1, '<')) {
+        const char *q = p + 1;
+        if (*q == '/' || *q == '?' || *q == '!')
+            continue;
+        const char *end = q + strcspn(q, " >/");
+        const char *colon = memchr(q, ':', (size_t)(end - q));
+        const char *local = colon ? colon + 1 : q;
+        if ((size_t)(end - local) != nl || strncmp(local, name, nl))
+            continue;
+        const char *gt = strchr(end, '>');
+        if (!gt || gt[-1] == '/')
+            return;
+        const char *lt = strchr(gt + 1, '<');
+        if (lt)
+            snprintf(out, cap, "%.*s", (int)(lt - gt - 1), gt + 1);
+        return;
+    }
+}
+
 static void peer_store(e2e_peer *p, const char *path, hmsg *m, int answered)
 {
     e2e_msg x = {0};
@@ -901,10 +925,32 @@ static void peer_store(e2e_peer *p, const char *path, hmsg *m, int answered)
     if (j) {
         const char *rt = tj_str(tj_get(j, "header"), "relatesTo");
         snprintf(x.relates_to, sizeof x.relates_to, "%s", rt ? rt : "");
+        const char *mid = tj_str(tj_get(j, "header"), "messageId");
+        snprintf(x.message_id, sizeof x.message_id, "%s", mid ? mid : "");
         copy_status(j, x.status, sizeof x.status, x.subject, x.reason, NULL, 0);
         const char *ic = tj_str(tj_get(j, "body"), "Iccid");
         snprintf(x.iccid, sizeof x.iccid, "%s", ic ? ic : "");
+        const char *ei = tj_str(tj_get(j, "body"), "Eid");
+        snprintf(x.eid, sizeof x.eid, "%s", ei ? ei : "");
+        const char *slash = strrchr(path, '/');
+        snprintf(x.function, sizeof x.function, "%s", slash ? slash + 1 : path);
         tj_free(j);
+    } else if (x.len && memmem(x.body, x.len, "Envelope", 8)) {
+        /* SOAP: the few fields the checks need, by element name (any prefix) */
+        xml_text(x.body, "MessageID", x.message_id, sizeof x.message_id);
+        xml_text(x.body, "RelatesTo", x.relates_to, sizeof x.relates_to);
+        xml_text(x.body, "Status", x.status, sizeof x.status);
+        xml_text(x.body, "Iccid", x.iccid, sizeof x.iccid);
+        xml_text(x.body, "Eid", x.eid, sizeof x.eid);
+        const char *b = strstr(x.body, "Body>");
+        const char *e = b ? strchr(b + 5, '<') : NULL;
+        if (e) {
+            e++;
+            const char *colon = strchr(e, ':'), *end = e + strcspn(e, " >/");
+            if (colon && colon < end)
+                e = colon + 1;
+            snprintf(x.function, sizeof x.function, "%.*s", (int)(end - e), e);
+        }
     }
     pthread_mutex_lock(&p->mu);
     if (p->n == p->cap) {

@@ -35,6 +35,10 @@ typedef struct e2e_msg {
     char status[40];         /* header.functionExecutionStatus.status */
     char subject[16], reason[16];
     char iccid[24];          /* body.Iccid when present */
+    char eid[40];            /* body.Eid when present */
+    char message_id[160];    /* header.messageId (REST) or wsa:MessageID (SOAP) */
+    char function[80];       /* SOAP: the body element's name ("ES4-HandleProfileDisabledNotification"); REST: the
+                                last path element */
     int64_t at_us;
     int answered;            /* HTTP status we answered with */
 } e2e_msg;
