@@ -356,7 +356,8 @@ sm_rc sm_es_outbox_pump_env(db_conn *c, const char *owner, const sm_es_pump_env 
                             sm_err *err)
 {
     pump_arg pa = {env, c};
-    return db_outbox_pump(c, owner, outbox_send, &pa, NULL, sent, failed, err);
+    db_outbox_opts o = {.batch = env->batch};
+    return db_outbox_pump(c, owner, outbox_send, &pa, &o, sent, failed, err);
 }
 
 sm_rc sm_es_outbox_pump(db_conn *c, const char *owner, es_client *client, atomic_bool *stopping, int *sent,

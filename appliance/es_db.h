@@ -29,10 +29,11 @@ typedef struct sm_es_pump_env {
     atomic_bool *stopping;
     void (*kick)(void *arg);
     void *kick_arg;
+    int batch;               /* messages claimed at once (0 = db_outbox's default) */
 } sm_es_pump_env;
 
-/* Delivers due outbox messages of the ES layer (blocking: call on a worker; deliveries in-process run
- * on it too, in their own transactions). */
+/* Delivers one batch of due outbox messages of the ES layer (blocking: call on a worker; deliveries
+ * in-process run on it too, in their own transactions). *sent + *failed = messages claimed. */
 sm_rc sm_es_outbox_pump_env(db_conn *c, const char *owner, const sm_es_pump_env *env, int *sent, int *failed,
                             sm_err *err);
 

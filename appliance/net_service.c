@@ -1,6 +1,7 @@
 /* The ES interfaces as a daemon service. */
 #include "appliance/net_service.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +10,35 @@
 
 #include "appliance/engine_service.h"
 #include "appliance/es_db.h"
+#include "db/outbox.h"
 #include "lib/log.h"
 #include "lib/secmem.h"
 #include "net/es_local.h"
 
-#define PUMP_INTERVAL_MS 500
+#define PUMP_BATCH 8         /* messages a pump job claims at once */
+#define LISTEN_RETRY_MIN_MS 500
+#define LISTEN_RETRY_MAX_MS 30000
 
 /* one daemon per process */
 static net_tls *g_tls;
+static pthread_mutex_t g_kick_mu = PTHREAD_MUTEX_INITIALIZER;
+/* The outbox pump. Jobs on the worker pool deliver what is due, up to max_pumps at once (the claim
+ * skips rows another job or node holds); a job that found messages is followed by another at once, so
+ * the queue drains. What starts them: a commit on this node that queued messages (db_outbox_on_commit
+ * -> kick), another node's commit (NOTIFY smbox_outbox on a listening session driven by the loop), and
+ * the poll timer (es.outbox_poll_ms: messages due after a back-off, notifications lost while the
+ * listener was reconnecting). Loop-thread state unless atomic. */
 static struct {
     sm_app *app;
-    struct event *pump_timer;
+    struct event *pump_timer, *kick, *listen_ev, *listen_retry;
     atomic_bool stopping;
-    bool pump_running;
+    unsigned running, max_running;
+    bool again;              /* a job found messages, or a kick came while jobs ran: run more */
+    db_listener *listener;
+    bool listen_opening;     /* a worker is connecting the listener */
+    long listen_retry_ms;
     char owner[160];
+    char origin[200];        /* our own notifications' payload (ignored: the commit hook kicked already) */
 } g_svc;
 
 /* executor over the worker pool */
@@ -73,37 +89,224 @@ static void pump_run(sm_worker *w, void *arg)
     sm_app *app = g_svc.app;
     sm_es_pump_env env = {.client = app->net ? es_server_client(app->net) : NULL, .server = app->net,
                           .smdp_id = app->cfg->gsma.smdp_id, .smsr_id = app->cfg->gsma.smsr_id,
-                          .stopping = &g_svc.stopping, .kick = pump_kick, .kick_arg = app};
+                          .stopping = &g_svc.stopping, .kick = pump_kick, .kick_arg = app, .batch = PUMP_BATCH};
     if (!app->net || sm_es_outbox_pump_env(w->db, g_svc.owner, &env, &j->sent, &j->failed, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_WARN, "net", "outbox_pump_failed", "error=%s", SM_LOGQ(q, err.msg));
     }
 }
 
+static void pump_schedule(void);
+
 static void pump_done(void *arg)
 {
     pump_job *j = arg;
-    if (j->sent || j->failed)
-        sm_log(SM_LOG_INFO, "net", "outbox_pumped", "sent=%d failed=%d", j->sent, j->failed);
+    if (j->sent || j->failed) {
+        sm_log(SM_LOG_DEBUG, "net", "outbox_pumped", "sent=%d failed=%d", j->sent, j->failed);
+        g_svc.again = true; /* there may be more: drain without waiting for the poll */
+    }
     free(j);
-    g_svc.pump_running = false;
+    g_svc.running--;
+    if (g_svc.again)
+        pump_schedule();
+}
+
+/* Starts pump jobs up to the limit (loop thread): one probing job on a poll, as many as allowed while
+ * there is work. */
+static void pump_schedule(void)
+{
+    while (!atomic_load(&g_svc.stopping) && g_svc.running < g_svc.max_running) {
+        pump_job *j = calloc(1, sizeof *j);
+        if (!j)
+            return;
+        if (sm_workers_submit(g_svc.app->workers, pump_run, pump_done, j) != SM_OK) {
+            free(j);
+            return; /* queue full or stopping: the next poll retries */
+        }
+        g_svc.running++;
+        if (!g_svc.again)
+            break;
+        g_svc.again = false;
+    }
 }
 
 static void on_pump_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    sm_app *app = arg;
-    if (g_svc.pump_running || atomic_load(&g_svc.stopping))
+    (void)arg;
+    if (g_svc.running == 0)
+        pump_schedule();
+}
+
+static void on_pump_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    g_svc.again = true;
+    pump_schedule();
+}
+
+/* db_outbox_on_commit: any thread, right after a transaction that queued messages committed */
+static void outbox_committed(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_kick_mu); /* against pump_events_free on the loop thread */
+    if (g_svc.kick && !atomic_load(&g_svc.stopping))
+        event_active(g_svc.kick, EV_TIMEOUT, 0);
+    pthread_mutex_unlock(&g_kick_mu);
+}
+
+/* ---- the listening session (other nodes' messages) ---- */
+
+static void listen_reopen_later(void);
+
+static void on_listen_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int n = 0;
+    sm_err err = {0};
+    if (db_listener_read(g_svc.listener, g_svc.origin, &n, &err) != SM_OK) {
+        char q[600];
+        sm_log(SM_LOG_WARN, "net", "outbox_listen_lost", "error=%s", SM_LOGQ(q, err.msg));
+        event_free(g_svc.listen_ev);
+        g_svc.listen_ev = NULL;
+        db_listener_close(g_svc.listener);
+        g_svc.listener = NULL;
+        listen_reopen_later();
         return;
-    pump_job *j = calloc(1, sizeof *j);
+    }
+    if (n > 0) {
+        g_svc.again = true;
+        pump_schedule();
+    }
+}
+
+typedef struct listen_job {
+    db_listener *l;
+    char error[SM_ERR_MSG];
+} listen_job;
+
+static void listen_open_run(sm_worker *w, void *arg)
+{
+    (void)w;
+    listen_job *j = arg;
+    sm_err err = {0};
+    if (atomic_load(&g_svc.stopping))
+        return;
+    if (db_listener_open(g_svc.app->db, DB_OUTBOX_CHANNEL, &j->l, &err) != SM_OK)
+        snprintf(j->error, sizeof j->error, "%s", err.msg);
+}
+
+static void listen_open_done(void *arg)
+{
+    listen_job *j = arg;
+    g_svc.listen_opening = false;
+    if (atomic_load(&g_svc.stopping) || !j->l) {
+        if (j->error[0]) {
+            char q[SM_ERR_MSG + 8];
+            sm_log(SM_LOG_WARN, "net", "outbox_listen_failed", "retry_ms=%ld error=%s", g_svc.listen_retry_ms,
+                   SM_LOGQ(q, j->error));
+        }
+        db_listener_close(j->l);
+        free(j);
+        if (!atomic_load(&g_svc.stopping))
+            listen_reopen_later();
+        return;
+    }
+    g_svc.listener = j->l;
+    free(j);
+    g_svc.listen_ev = event_new(g_svc.app->base, db_listener_fd(g_svc.listener), EV_READ | EV_PERSIST, on_listen_read,
+                                NULL);
+    if (!g_svc.listen_ev || event_add(g_svc.listen_ev, NULL) != 0) {
+        if (g_svc.listen_ev)
+            event_free(g_svc.listen_ev);
+        g_svc.listen_ev = NULL;
+        db_listener_close(g_svc.listener);
+        g_svc.listener = NULL;
+        listen_reopen_later();
+        return;
+    }
+    g_svc.listen_retry_ms = LISTEN_RETRY_MIN_MS;
+    sm_log(SM_LOG_INFO, "net", "outbox_listening", "channel=%s backend_pid=%d", DB_OUTBOX_CHANNEL,
+           db_listener_backend_pid(g_svc.listener));
+    /* what other nodes queued while nobody listened */
+    g_svc.again = true;
+    pump_schedule();
+}
+
+static void listen_open(void)
+{
+    if (g_svc.listen_opening || g_svc.listener || atomic_load(&g_svc.stopping))
+        return;
+    listen_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
-    g_svc.pump_running = true;
-    if (sm_workers_submit(app->workers, pump_run, pump_done, j) != SM_OK) {
+    g_svc.listen_opening = true;
+    if (sm_workers_submit(g_svc.app->workers, listen_open_run, listen_open_done, j) != SM_OK) {
         free(j);
-        g_svc.pump_running = false;
+        g_svc.listen_opening = false;
+        listen_reopen_later();
     }
+}
+
+static void on_listen_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    listen_open();
+}
+
+static void listen_reopen_later(void)
+{
+    if (!g_svc.listen_retry || atomic_load(&g_svc.stopping))
+        return;
+    long ms = g_svc.listen_retry_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(g_svc.listen_retry, &tv);
+    g_svc.listen_retry_ms = ms * 2 > LISTEN_RETRY_MAX_MS ? LISTEN_RETRY_MAX_MS : ms * 2;
+}
+
+/* Starts the pump's timer, kick and listener (loop thread, database service running). */
+static sm_rc pump_start(sm_app *app, sm_err *err)
+{
+    const sm_config *cfg = app->cfg;
+    long workers = cfg->workers.threads;
+    long pumps = cfg->es.outbox_pumps > 0 ? cfg->es.outbox_pumps : workers > 1 ? workers - 1 : 1;
+    g_svc.max_running = (unsigned)pumps;
+    g_svc.listen_retry_ms = LISTEN_RETRY_MIN_MS;
+    db_outbox_origin(app->db, g_svc.origin, sizeof g_svc.origin);
+    g_svc.pump_timer = event_new(app->base, -1, EV_PERSIST, on_pump_timer, NULL);
+    g_svc.kick = event_new(app->base, -1, 0, on_pump_kick, NULL);
+    g_svc.listen_retry = evtimer_new(app->base, on_listen_retry, NULL);
+    long ms = cfg->es.outbox_poll_ms > 0 ? cfg->es.outbox_poll_ms : 500;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (!g_svc.pump_timer || !g_svc.kick || !g_svc.listen_retry || evtimer_add(g_svc.pump_timer, &tv) != 0)
+        return sm_errf(err, SM_ENOMEM, "net: cannot create the outbox pump's events");
+    db_outbox_on_commit(outbox_committed, NULL);
+    listen_open();
+    sm_log(SM_LOG_INFO, "net", "outbox_pump", "pumps=%u poll_ms=%ld batch=%d", g_svc.max_running, ms, PUMP_BATCH);
+    /* messages left by an earlier run */
+    g_svc.again = true;
+    pump_schedule();
+    return SM_OK;
+}
+
+static void pump_events_free(void)
+{
+    db_outbox_on_commit(NULL, NULL);
+    pthread_mutex_lock(&g_kick_mu);
+    struct event **evs[] = {&g_svc.pump_timer, &g_svc.kick, &g_svc.listen_ev, &g_svc.listen_retry};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+        if (*evs[i])
+            event_free(*evs[i]);
+        *evs[i] = NULL;
+    }
+    pthread_mutex_unlock(&g_kick_mu);
 }
 
 static char *pin_for_engine(const sm_config *cfg, size_t *len, sm_err *err)
@@ -208,11 +411,13 @@ sm_rc sm_net_start(sm_app *app, sm_err *err)
     memset(&g_svc, 0, sizeof g_svc);
     g_svc.app = app;
     snprintf(g_svc.owner, sizeof g_svc.owner, "%s/es", cfg->node.name);
-    if (db) {
-        g_svc.pump_timer = event_new(app->base, -1, EV_PERSIST, on_pump_timer, app);
-        struct timeval tv = {0, PUMP_INTERVAL_MS * 1000};
-        if (g_svc.pump_timer)
-            evtimer_add(g_svc.pump_timer, &tv);
+    if (db && (rc = pump_start(app, err)) != SM_OK) {
+        pump_events_free();
+        app->net = NULL;
+        es_server_stop(srv, 1);
+        net_tls_free(g_tls);
+        g_tls = NULL;
+        return rc;
     }
     sm_log(SM_LOG_NOTICE, "net", "listening", "listen=%s port=%d peers=%zu key=%s", cfg->es.listen, es_server_port(srv),
            cfg->es.npeers, devkey[0] ? "pem-file(DEVELOPMENT)" : "hsm");
@@ -229,19 +434,18 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 void sm_net_stop(sm_app *app)
 {
     atomic_store(&g_svc.stopping, true);
-    if (g_svc.pump_timer) {
-        event_free(g_svc.pump_timer);
-        g_svc.pump_timer = NULL;
-    }
+    pump_events_free();
     /* a pump job may be delivering through the client: let it end before the client goes */
     struct event *t = evtimer_new(app->base, tick, NULL);
-    for (int i = 0; t && g_svc.pump_running && i < 400; i++) {
+    for (int i = 0; t && (g_svc.running || g_svc.listen_opening) && i < 400; i++) {
         struct timeval tv = {0, 50000};
         evtimer_add(t, &tv);
         event_base_loop(app->base, EVLOOP_ONCE);
     }
     if (t)
         event_free(t);
+    db_listener_close(g_svc.listener);
+    g_svc.listener = NULL;
     if (app->net) {
         es_server_stop(app->net, 10);
         app->net = NULL;

@@ -88,11 +88,26 @@ sm_rc smsr_xmldsig_verify(const char *signed_c14n, size_t slen, const char *sig_
 {
     if (!signed_c14n || !slen || !sig_xml || !siglen)
         return sm_errf(err, SM_EPARSE, "EumSignature: the signed EumSignedInfo or the signature is missing");
-    xml_limits lim = {.max_bytes = 65536, .max_depth = 16, .max_nodes = 200};
+    /* EumSignature is a ds:SignatureType: its content is SignedInfo, SignatureValue, [KeyInfo], Object*
+     * (several elements, the ES layer's canonical children); one ds:Signature element is taken too.
+     * Parsed under a neutral wrapper element. */
+    static const char wo[] = "<w>", wc[] = "</w>";
+    if (siglen > 65536)
+        return sm_errf(err, SM_ELIMIT, "EumSignature: %zu bytes, more than 65536", siglen);
+    char *wrapped = malloc(siglen + sizeof wo + sizeof wc);
+    if (!wrapped)
+        return sm_errf(err, SM_ENOMEM, "EumSignature: out of memory");
+    memcpy(wrapped, wo, 3);
+    memcpy(wrapped + 3, sig_xml, siglen);
+    memcpy(wrapped + 3 + siglen, wc, 4);
+    xml_limits lim = {.max_bytes = 65536 + 8, .max_depth = 17, .max_nodes = 201};
     xmlDocPtr doc = NULL;
-    sm_rc rc = xml_parse(sig_xml, siglen, &lim, &doc, err);
-    if (rc != SM_OK)
+    sm_rc rc = xml_parse(wrapped, siglen + 7, &lim, &doc, err);
+    free(wrapped);
+    if (rc != SM_OK) {
+        sm_err_prefix(err, "EumSignature");
         return rc;
+    }
     xmlNodePtr root = xmlDocGetRootElement(doc);
     xmlNodePtr si = root ? (xml_is(root, NULL, "SignedInfo") ? root : find(root, "SignedInfo")) : NULL;
     xmlNodePtr sv = root ? find(root, "SignatureValue") : NULL;

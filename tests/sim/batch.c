@@ -129,20 +129,21 @@ static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const 
         goto out;
     sim_buf_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
                     "xmlns:wsa=\"http://www.w3.org/2005/08/addressing\"><s:Header><wsa:Action>"
-                    "http://gsma.com/ES1/ProfileManagement/ES1-RegisterEIS</wsa:Action>");
+                    "http://gsma.com/ES1/eUICCManagement/ES1-RegisterEISRequest</wsa:Action>");
     sim_buf_printf(&x, "<wsa:From><wsa:Address>http://%s?EumId=%s</wsa:Address></wsa:From><wsa:MessageID>urn:uuid:eis-%s"
-                       "</wsa:MessageID></s:Header><s:Body><RegisterEISRequest xmlns=\"http://namespaces.gsma.org/"
+                       "</wsa:MessageID></s:Header><s:Body><ES1-RegisterEISRequest xmlns=\"http://namespaces.gsma.org/"
                        "esim-messaging/3\"><FunctionCallIdentifier>register-%s</FunctionCallIdentifier>"
                        "<ValidityPeriod>86400</ValidityPeriod><Eis>", pki->eum_oid, pki->eum_oid, eid, eid);
     sim_buf_put(&x, si.p, si.len);
-    sim_buf_str(&x, "<EumSignature><ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
+    sim_buf_str(&x, "<EumSignature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>"
+                    "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
                     "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>"
                     "<ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>"
                     "<ds:DigestValue>");
     sim_buf_hex(&x, dg, 32);
     sim_buf_str(&x, "</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>");
     sim_buf_hex(&x, sig, 64);
-    sim_buf_printf(&x, "</ds:SignatureValue></ds:Signature></EumSignature><RemainingMemory>%u</RemainingMemory>"
+    sim_buf_printf(&x, "</ds:SignatureValue></EumSignature><RemainingMemory>%u</RemainingMemory>"
                        "<AvailableMemoryForProfiles>%u</AvailableMemoryForProfiles><Smsr-id>%s</Smsr-id>",
                    sim_euicc_free_mem(e), e->mem_total, pki->smsr_oid);
     for (uint8_t i = 0; i < e->nprof; i++) {
@@ -176,9 +177,9 @@ static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const 
         }
         sim_buf_str(&x, "<Key kcv=\"");
         sim_buf_hex(&x, kcv, 3);
-        sim_buf_printf(&x, "\"><Index>%d</Index><KeyComponents><KeyComponent type=\"88\" value=\"", i + 1);
+        sim_buf_printf(&x, "\"><Index>%d</Index><KeyComponents type=\"88\" value=\"", i + 1);
         sim_buf_hex(&x, w.p, w.len);
-        sim_buf_str(&x, "\"/></KeyComponents></Key>");
+        sim_buf_str(&x, "\"/></Key>");
         sim_buf_free(&w);
     }
     sim_buf_printf(&x, "</Keyset><Keyset><Version>%u</Version><Type>SCP81</Type>", e->scp81[0].kvn);
@@ -193,14 +194,14 @@ static sim_rc es1(const sim_euicc *e, const sim_pki *pki, const char *ts, const 
         }
         sim_buf_str(&x, "<Key kcv=\"");
         sim_buf_hex(&x, kcv, 3);
-        sim_buf_printf(&x, "\"><Index>%u</Index><KeyComponents><KeyComponent type=\"85\" value=\"", e->scp81[0].id);
+        sim_buf_printf(&x, "\"><Index>%u</Index><KeyComponents type=\"85\" value=\"", e->scp81[0].id);
         sim_buf_hex(&x, w.p, w.len);
-        sim_buf_str(&x, "\"/></KeyComponents></Key>");
+        sim_buf_str(&x, "\"/></Key>");
         sim_buf_free(&w);
     }
     sim_buf_printf(&x, "</Keyset></Isd-r><AdditionalProperties><Property key=\"smsr-sms\" value=\"%s\"/>"
                        "<Property key=\"transport-key-id\" value=\"%s\"/><Property key=\"key-wrap\" value=\"aes-kwp\"/>"
-                       "</AdditionalProperties></Eis></RegisterEISRequest></s:Body></s:Envelope>\n",
+                       "</AdditionalProperties></Eis></ES1-RegisterEISRequest></s:Body></s:Envelope>\n",
                    e->sr_sms, pki->tk_id);
     if ((rc = sim_buf_check(&x, err)))
         goto out;

@@ -221,7 +221,7 @@ static void test_es1_bodies(void **st)
     assert_int_equal(sim_read_file(p, &b, NULL), SIM_OK);
     sim_buf_u8(&b, 0);
     const char *x = (const char *)b.p;
-    assert_non_null(strstr(x, "<RegisterEISRequest"));
+    assert_non_null(strstr(x, "<ES1-RegisterEISRequest"));
     assert_non_null(strstr(x, d));
     /* the signature covers <EumSignedInfo>..</EumSignedInfo> exactly */
     const char *a = strstr(x, "<EumSignedInfo>"), *z = strstr(x, "</EumSignedInfo>");

@@ -10,6 +10,10 @@
 #include "net/rest.h"
 #include "net/soap.h"
 #include "net/xml.h"
+#include "tests/support/testenv.h"
+
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
 
 static db_pool *POOL;
 static db_conn *C;
@@ -29,8 +33,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* the simulator's ES1 body of the i-th eUICC, with the two places where it departs from the GSMA schema
- * fixed (body element ES1-RegisterEISRequest; KeyComponents carrying type and value itself) */
+/* the simulator's ES1 body of the i-th eUICC, as it wrote it */
 static char *es1_body(int i, char eid[33])
 {
     char *t = fx_batch(NULL);
@@ -41,29 +44,60 @@ static char *es1_body(int i, char eid[33])
     free(t);
     char path[400];
     snprintf(path, sizeof path, "%s/fleet/es1/%s.xml", FX.dir, eid);
-    char *x = fx_read(path, NULL);
-    size_t n = strlen(x);
-    char *o = malloc(n + 64), *w = o;
-    for (const char *p = x; *p;) {
-        if (!strncmp(p, "<RegisterEISRequest", 19)) {
-            w += sprintf(w, "<ES1-RegisterEISRequest");
-            p += 19;
-        } else if (!strncmp(p, "</RegisterEISRequest>", 21)) {
-            w += sprintf(w, "</ES1-RegisterEISRequest>");
-            p += 21;
-        } else if (!strncmp(p, "<KeyComponents><KeyComponent ", 29)) {
-            w += sprintf(w, "<KeyComponents ");
-            p += 29;
-        } else if (!strncmp(p, "/></KeyComponents>", 18)) {
-            w += sprintf(w, "/>");
-            p += 18;
-        } else {
-            *w++ = *p++;
-        }
-    }
-    *w = 0;
+    return fx_read(path, NULL);
+}
+
+static void quiet(void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+/* The simulator's ES1.RegisterEIS body element is valid against GSMA's schema (SGP.02 XSD: element name,
+ * KeyComponents with type and value, EumSignature of ds:SignatureType), so the SM-SR is tested with what
+ * a real EUM sends. */
+static void test_simulator_body_matches_xsd(void **state)
+{
+    char eid[33];
+    char *x = es1_body(0, eid);
+    char path[1024];
+    testenv_path(path, sizeof path, "tests/vectors/gsma-sgp02/xsd/smbox-es.xsd");
+    xml_init();
+    xmlExternalEntityLoader saved = xmlGetExternalEntityLoader();
+    xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader);
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(path);
+    xmlSchemaPtr schema = pc ? xmlSchemaParse(pc) : NULL;
+    xmlSchemaFreeParserCtxt(pc);
+    xmlSetExternalEntityLoader(saved);
+    assert_non_null(schema);
+    xmlDocPtr doc = xmlReadMemory(x, (int)strlen(x), "es1.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+    assert_non_null(doc);
+    /* Envelope > Body > the function's element */
+    xmlNodePtr body = xmlDocGetRootElement(doc)->children;
+    while (body && !(body->type == XML_ELEMENT_NODE && !strcmp((const char *)body->name, "Body")))
+        body = body->next;
+    assert_non_null(body);
+    xmlNodePtr fn = body->children;
+    while (fn && fn->type != XML_ELEMENT_NODE)
+        fn = fn->next;
+    assert_non_null(fn);
+    assert_string_equal((const char *)fn->name, "ES1-RegisterEISRequest");
+    xmlDocPtr one = xmlNewDoc((const xmlChar *)"1.0");
+    xmlDocSetRootElement(one, xmlDocCopyNode(fn, one, 1));
+    xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+    int rc = xmlSchemaValidateDoc(vc, one);
+    xmlSchemaFreeValidCtxt(vc);
+    assert_int_equal(rc, 0);
+    /* and a departure from it is caught: the element name the simulator used to write */
+    xmlNodeSetName(xmlDocGetRootElement(one), (const xmlChar *)"RegisterEISRequest");
+    vc = xmlSchemaNewValidCtxt(schema);
+    xmlSchemaSetValidStructuredErrors(vc, quiet, NULL);
+    assert_int_not_equal(xmlSchemaValidateDoc(vc, one), 0);
+    xmlSchemaFreeValidCtxt(vc);
+    xmlFreeDoc(one);
+    xmlFreeDoc(doc);
+    xmlSchemaFree(schema);
     free(x);
-    return o;
 }
 
 static char *replace(char *s, const char *from, const char *to)
@@ -317,13 +351,13 @@ static void test_register_standard_xmldsig(void **state)
     free(canon);
     char sig64[200];
     EVP_EncodeBlock((unsigned char *)sig64, der, (int)derl);
-    /* the whole ds:Signature in place of the simulator's */
-    char *s0 = strstr(b, "<EumSignature>") + 14, *s1 = strstr(b, "</EumSignature>");
+    /* SignedInfo and SignatureValue in place of the simulator's (EumSignature is a ds:SignatureType) */
+    char *s0 = strstr(b, "<EumSignature"), *s1 = strstr(b, "</EumSignature>");
+    assert_non_null(s0);
+    s0 = strchr(s0, '>') + 1;
     char sig[2048];
-    snprintf(sig, sizeof sig, "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">%s<ds:SignatureValue>%s"
-                              "</ds:SignatureValue></ds:Signature>",
-             si + 0, sig64);
-    /* SignedInfo inside Signature: drop its own namespace declaration (inherited) */
+    snprintf(sig, sizeof sig, "%s<ds:SignatureValue>%s</ds:SignatureValue>", si + 0, sig64);
+    /* SignedInfo inside EumSignature: drop its own namespace declaration (inherited) */
     char *nb = malloc(strlen(b) + strlen(sig) + 1);
     sprintf(nb, "%.*s%s%s", (int)(s0 - b), b, sig, s1);
     nb = replace(nb, "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">", "<ds:SignedInfo>");
@@ -396,6 +430,7 @@ static void test_import_batch_upload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simulator_body_matches_xsd),
         cmocka_unit_test(test_register_simulator_body),
         cmocka_unit_test(test_register_refusals),
         cmocka_unit_test(test_register_standard_xmldsig),
