@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,23 @@ static void maybe_refresh(sim_dev *d)
 
 /* ---- SMS ---- */
 
+/* a PoR held back by the slow-ms fault switch */
+typedef struct late_mo {
+    sim_world *w;
+    char from[40], to[40];
+    size_t n;
+    uint8_t p[];
+} late_mo;
+
+static void late_mo_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    late_mo *m = arg;
+    sim_smsc_mo(m->w, m->from, m->to, m->p, m->n);
+    free(m);
+}
+
 static void send_por(sim_dev *d, const char *to, sim_buf *por)
 {
     if (!por->len)
@@ -177,7 +195,22 @@ static void send_por(sim_dev *d, const char *to, sim_buf *por)
     if (d->e->fault.tamper)
         por->p[por->len - 1] ^= 0x5A;
     d->w->stats.por++;
-    sim_smsc_mo(d->w, sim_euicc_msisdn(d->e), to && *to ? to : d->e->sr_sms, por->p, por->len);
+    const char *dst = to && *to ? to : d->e->sr_sms;
+    uint32_t ms = d->e->fault.slow_ms;
+    if (ms) {
+        late_mo *m = malloc(sizeof *m + por->len);
+        if (m) {
+            *m = (late_mo){.w = d->w, .n = por->len};
+            snprintf(m->from, sizeof m->from, "%s", sim_euicc_msisdn(d->e));
+            snprintf(m->to, sizeof m->to, "%s", dst);
+            memcpy(m->p, por->p, por->len);
+            struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+            if (event_base_once(d->w->base, -1, EV_TIMEOUT, late_mo_cb, m, &tv) == 0)
+                return;
+            free(m);
+        }
+    }
+    sim_smsc_mo(d->w, sim_euicc_msisdn(d->e), dst, por->p, por->len);
 }
 
 static void process_sms(sim_dev *d, const char *from, const uint8_t *ud, size_t n)

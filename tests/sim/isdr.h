@@ -16,7 +16,7 @@ typedef struct sim_push {
     int present;
     char host[128], agent[64], uri[256];
     uint16_t port;            /* from 84 connection parameters (transport level 3C), 0 if absent */
-    uint8_t psk_id[64]; size_t psk_id_len; /* 85 security parameters: PSK identity if given */
+    uint8_t psk_id[128]; size_t psk_id_len; /* 85 security parameters: PSK identity if given (TLS-PSK: up to 128) */
     uint8_t kvn, key_id;
 } sim_push;
 sim_rc sim_push_parse(const uint8_t *v, size_t n, sim_push *p, sim_err *err);

@@ -257,6 +257,36 @@ static void test_sms_path(void **st)
     assert_int_equal(p.data.len, 3 + 18);
     assert_memory_equal(p.data.p + 5, e->eid, 16);
     sim_buf_free(&p.data);
+    /* with security parameters 85 { len | identity | 02 | KVN | key id }: the 90-character text identity
+     * (the hex of the TLV one) as well as the 45-byte TLV */
+    {
+        uint8_t t2[160];
+        size_t o = 0;
+        t2[o++] = 0x81;
+        t2[o++] = 0x81;
+        size_t l81 = o++;
+        t2[o++] = 0x83;
+        size_t l83 = o++;
+        t2[o++] = 0x85;
+        t2[o++] = 1 + 90 + 3;
+        t2[o++] = 90;
+        for (int i = 0; i < 90; i++)
+            t2[o++] = (uint8_t)"0123456789ABCDEF"[i % 16];
+        t2[o++] = 0x02;
+        t2[o++] = 0x21;
+        t2[o++] = 0x01;
+        static const uint8_t host[] = {0x89, 0x0B, 0x8A, 0x09, 's', 'm', 's', 'r', '.', 't', 'e', 's', 't'};
+        memcpy(t2 + o, host, sizeof host);
+        o += sizeof host;
+        t2[l83] = (uint8_t)(o - l83 - 1);
+        t2[l81] = (uint8_t)(o - l81 - 1);
+        assert_int_equal(sms(e, spi, 3002, t2, o, &por, &push), SIM_OK);
+        assert_true(push.present);
+        assert_int_equal(push.psk_id_len, 90);
+        assert_memory_equal(push.psk_id, "0123456789ABCDEF", 16);
+        assert_int_equal(push.kvn, 0x21);
+        assert_int_equal(push.key_id, 0x01);
+    }
     /* an MO notification the card builds verifies with the ISD-R keys */
     sim_notif *n = sim_euicc_notify(e, SIM_NOTIF_FIRST_ATTACH, &sim_euicc_enabled(e)->aid, NULL);
     sim_buf ud;
