@@ -91,12 +91,6 @@ const cfg_item cfg_schema[] = {
       "pump, and other nodes' by PostgreSQL NOTIFY. *restart*"),
     I("es.outbox_pumps", es.outbox_pumps, "0", 0, 256,
       "Outbox pump jobs delivering at once on the worker pool; 0 = worker threads - 1 (at least 1). *restart*"),
-    I("es.outbox_poll_ms", es.outbox_poll_ms, "500", 10, 3600000,
-      "The outbox pump's poll (ms): for messages due after a retry back-off and notifications missed while "
-      "the listening session reconnected. New messages are sent at once: a commit on this node starts the "
-      "pump, and other nodes' by PostgreSQL NOTIFY. *restart*"),
-    I("es.outbox_pumps", es.outbox_pumps, "0", 0, 256,
-      "Outbox pump jobs delivering at once on the worker pool; 0 = worker threads - 1 (at least 1). *restart*"),
     S("es.public_url", es.public_url, "https://127.0.0.1:8443", "How peers reach this appliance."),
     {"es.peers", CT_TABLE, offsetof(sm_config, es.peers), NULL,
      "Stakeholders allowed to call, with their identity and endpoint.", NULL, 0, 0, 0, peer_schema,
