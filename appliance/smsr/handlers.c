@@ -140,12 +140,7 @@ void smsr_h_createisdp(es_call *call, const smsr_ctx *x)
     int64_t id;
     if ((rc = db_profile_add(c, call->caller.id, &p, &err)) != SM_OK ||
         (rc = smsr_start(x, c, call, SMSR_K_CREATEISDP, &o, e.eid, NULL, 0, &id, &err)) != SM_OK) {
-        internal(call, &err);
-    } else {
-        /* the answer comes later; the ES layer still validates the (discarded) immediate output */
-        char aid[40];
-        smsr_aid_hex(&o.aid, aid, sizeof aid);
-        es_add_str(call->out, "Isd-p-aid", aid);
+        internal(call, &err); /* else deferred: the procedure's last step answers, with the ISD-P AID */
     }
 out:
     db_euicc_clear(&e);
