@@ -230,6 +230,19 @@ sm_rc gpcert_parse(const uint8_t *p, size_t len, gpcert *c, sm_err *err)
             rc = sm_errf(err, SM_EPARSE, "gpcert: certificate ends before the public key (7F49)");
         goto out;
     }
+    if (t.tag == 0x45) {
+        /* Security Domain image number (GP Amd A, CASD certificates; an ECASD's may carry it): kept as
+         * signed, nothing checked beyond its length */
+        if ((rc = len_range(&t, "SD image number (45)", 1, 16, err)) != SM_OK)
+            goto out;
+        c->image_number = t.val;
+        c->image_number_len = t.len;
+        if ((rc = tlv_next(&r, &t, err)) != SM_OK) {
+            if (rc == SM_ENOTFOUND)
+                rc = sm_errf(err, SM_EPARSE, "gpcert: certificate ends before the public key (7F49)");
+            goto out;
+        }
+    }
     if (t.tag == 0x73 || t.tag == 0x53) {
         if ((rc = parse_disc(c, &r, &t, err)) != SM_OK)
             goto out;

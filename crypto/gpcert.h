@@ -51,6 +51,8 @@ typedef struct gpcert {
     bool has_effective;      /* 5F25 */
     gpcert_date effective;
     gpcert_date expiry;      /* 5F24 */
+    const uint8_t *image_number; /* 45: SD image number (optional, GP Amd A), NULL when absent */
+    size_t image_number_len;
     bool has_disc;           /* 73 (or 53 on eUICC certificates) */
     uint32_t disc_tag;
     const uint8_t *disc;
@@ -66,7 +68,7 @@ typedef struct gpcert {
     size_t sig_len;
 } gpcert;
 
-/* Strict parse of exactly one 7F21 TLV: tags in the order 93 42 5F20 95 [5F25] 5F24 [73|53] 7F49
+/* Strict parse of exactly one 7F21 TLV: tags in the order 93 42 5F20 95 [5F25] 5F24 [45] [73|53] 7F49
  * 5F37, minimal lengths, no unknown tags, 7F49 = B0 (65-byte uncompressed point) then F0 (curve
  * P-256 or brainpoolP256r1), 5F37 of 64 bytes, valid BCD dates (YYYYMMDD; YYMMDD accepted).
  * Does not check the point is on the curve (gpcert_check does). */

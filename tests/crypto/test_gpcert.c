@@ -261,6 +261,13 @@ static void test_parse_strict(void **state)
     n = build_raw(tbs, c, sizeof c);
     assert_int_equal(gpcert_parse(c, n, &g, &err), SM_OK);
     assert_int_equal(g.expiry.y, 2099);
+    /* an SD image number (45, GP Amd A CASD certificates) between 5F24 and the discretionary data */
+    snprintf(tbs, sizeof tbs, "%s5f240420991231" "4503010203" "5303c80103" "7f4946b041%sf00100", head, pubhex);
+    n = build_raw(tbs, c, sizeof c);
+    assert_int_equal(gpcert_parse(c, n, &g, &err), SM_OK);
+    assert_int_equal(g.image_number_len, 3);
+    assert_int_equal(g.image_number[2], 0x03);
+    assert_true(g.has_disc);
 
     const struct {
         const char *what, *fmt, *msg;
@@ -280,6 +287,8 @@ static void test_parse_strict(void **state)
         {"C8 twice", "{h}" "5f240420991231" "7306c80101c80101" "7f4946b041{p}f00100", "repeated"},
         {"key usage 3 bytes", "930101420101" "5f200101" "9503000080" "5f240420991231" "7f4946b041{p}f00100",
          "key usage"},
+        {"45 after 73", "{h}" "5f240420991231" "7303c80101" "450101" "7f4946b041{p}f00100", "expected the public key"},
+        {"45 twice", "{h}" "5f240420991231" "450101" "450101" "7f4946b041{p}f00100", "expected the public key"},
         {"empty serial", "9300420101" "5f200101" "95020080" "5f240420991231" "7f4946b041{p}f00100", "serial"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
