@@ -65,14 +65,35 @@ static bool h_call_begin(void *ctx, void *worker)
     return true;
 }
 
+/* An outbox message being delivered in-process on this thread: the call it makes marks it delivered in
+ * the call's own transaction and leaves that transaction open; the sender wakes the procedure that sent
+ * it (when it answers a request) in the same transaction and commits. One commit for the peer's work,
+ * the delivery and the wake-up; a delivery whose transaction did not commit is retried, not taken as
+ * done. */
+static _Thread_local struct {
+    const db_outbox_item *it;
+    bool pending;            /* the message's call has not ended yet */
+    bool open;               /* its call ended with its transaction left open for the sender */
+    bool recorded;           /* ... and marked the message delivered in it */
+} t_local;
+
 static void h_call_end(void *ctx, void *worker, bool ok)
 {
     (void)ctx;
     db_conn *c = wdb(worker);
     if (!c || !db_in_tx(c))
         return;
+    bool local = t_local.pending;
+    t_local.pending = false;
     if (!ok) {
         db_rollback(c);
+        return;
+    }
+    if (local) {
+        sm_err e2 = {0};
+        /* SM_ESTATE: the lease was lost meanwhile; the call commits anyway (at least once) */
+        t_local.recorded = db_outbox_complete(c, t_local.it, &e2) == SM_OK;
+        t_local.open = true;
         return;
     }
     sm_err err = {0};
@@ -161,6 +182,7 @@ static sm_rc h_outbox(void *ctx, void *worker, const es_outbound *o, sm_err *err
 typedef struct pump_arg {
     const sm_es_pump_env *env;
     db_conn *c;
+    bool recorded;           /* the message being sent was marked delivered in its delivery's transaction */
 } pump_arg;
 
 /* A request a procedure sent (proc_id set, a request function): the function, or NULL. */
@@ -211,8 +233,8 @@ static void wake_requester(pump_arg *pa, const db_outbox_item *it, const es_msg 
     sm_err e = {0};
     sm_rc rc = es_answer_wake(pa->c, it->proc_id, &a, &e);
     if (rc == SM_OK) {
-        if (pa->env->kick)
-            pa->env->kick(pa->env->kick_arg);
+        if (pa->env->kick) /* once the wake-up is committed (it may ride on a local call's transaction) */
+            db_on_commit(pa->c, pa->env->kick, pa->env->kick_arg);
     } else if (rc != SM_ESTATE) {
         char q[600];
         sm_log(SM_LOG_ERR, "net", "answer_wake_failed", "proc=%lld outbox=%lld error=%s", (long long)it->proc_id,
@@ -307,16 +329,24 @@ static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, s
     }
     sm_rc rc;
     es_status fst;
-    bool failed = false;
+    bool failed = false, open = false;
     if (es_local_url(hdr[1])) {
         es_peer caller;
         sm_buf answer;
         sm_buf_init(&answer);
         rc = env->server ? es_local_caller(env->smdp_id, env->smsr_id, es_role_parse(it->dest_role), &caller, err)
                          : sm_errf(err, SM_ESTATE, "local delivery: no ES server in this process");
-        if (rc == SM_OK)
+        if (rc == SM_OK) {
+            t_local.it = it;
+            t_local.pending = true;
+            t_local.open = t_local.recorded = false;
             rc = es_local_deliver(env->server, sm_worker_current(), &caller, hdr[1], d + off, it->len - off, &http,
                                   &answer, err);
+            open = t_local.open;
+            pa->recorded = t_local.recorded;
+            t_local.it = NULL;
+            t_local.pending = t_local.open = t_local.recorded = false;
+        }
         if (rc == SM_OK && http / 100 != 2)
             rc = sm_errf(err, SM_EPROTO, "local delivery: %s answered HTTP %d", hdr[1], http);
         if (rf && http)
@@ -347,6 +377,17 @@ static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, s
         }
         wake_requester(pa, it, &req, http, &ans, failed ? &fst : NULL);
     }
+    if (open) {
+        /* the local call's transaction, with the delivery and the wake-up */
+        sm_err cerr = {0};
+        if (db_commit(pa->c, &cerr) != SM_OK) {
+            pa->recorded = false;
+            char q[600];
+            sm_log(SM_LOG_ERR, "net", "db_commit_failed", "outbox=%lld error=%s", (long long)it->id, SM_LOGQ(q, cerr.msg));
+            if (rc == SM_OK)
+                rc = sm_errf(err, SM_EDB, "local delivery: the call's transaction did not commit: %.300s", cerr.msg);
+        }
+    }
     es_msg_clear(&ans);
     es_msg_clear(&req);
     return rc;
@@ -355,9 +396,35 @@ static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, s
 sm_rc sm_es_outbox_pump_env(db_conn *c, const char *owner, const sm_es_pump_env *env, int *sent, int *failed,
                             sm_err *err)
 {
-    pump_arg pa = {env, c};
+    /* db_outbox_pump's loop, except that a local delivery records itself in its call's transaction */
+    pump_arg pa = {env, c, false};
     db_outbox_opts o = {.batch = env->batch};
-    return db_outbox_pump(c, owner, outbox_send, &pa, &o, sent, failed, err);
+    int ns = 0, nf = 0;
+    db_outbox_item *items = NULL;
+    size_t n = 0;
+    sm_rc rc = db_outbox_claim(c, owner, &o, &items, &n, err);
+    for (size_t i = 0; rc == SM_OK && i < n; i++) {
+        sm_err serr = {0};
+        bool permanent = false;
+        pa.recorded = false;
+        sm_rc s = outbox_send(&items[i], &pa, &permanent, &serr);
+        if (s == SM_OK) {
+            ns++;
+            if (!pa.recorded)
+                rc = db_outbox_complete(c, &items[i], err);
+        } else {
+            nf++;
+            rc = db_outbox_fail(c, &items[i], serr.msg[0] ? serr.msg : sm_rc_name(s), permanent, &o, err);
+        }
+        if (rc == SM_ESTATE) /* the lease was taken over: the new holder sends it again (at least once) */
+            rc = SM_OK;
+    }
+    db_outbox_items_free(items, n);
+    if (sent)
+        *sent = ns;
+    if (failed)
+        *failed = nf;
+    return rc;
 }
 
 sm_rc sm_es_outbox_pump(db_conn *c, const char *owner, es_client *client, atomic_bool *stopping, int *sent,
