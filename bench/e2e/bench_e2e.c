@@ -817,6 +817,48 @@ static int es3_at(const dlr *x, const char *f, int k)
     return -1;
 }
 
+/* Rows written per table (inserted + updated + deleted, pg_stat_user_tables): where the write
+ * transactions go. */
+typedef struct tabw {
+    size_t n;
+    char name[64][48];
+    long ins[64], upd[64], del[64];
+} tabw;
+
+static tabw *tab_writes(e2e_world *w)
+{
+    tabw *t = calloc(1, sizeof *t);
+    char *out = e2e_sql(w, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables ORDER BY relname");
+    for (char *line = out ? strtok(out, "\n") : NULL; t && line && t->n < 64; line = strtok(NULL, "\n")) {
+        if (sscanf(line, "%47[^|]|%ld|%ld|%ld", t->name[t->n], &t->ins[t->n], &t->upd[t->n], &t->del[t->n]) == 4)
+            t->n++;
+    }
+    free(out);
+    return t;
+}
+
+static void tab_writes_free(tabw *t) { free(t); }
+
+static void tab_writes_report(const tabw *a, const tabw *b, int n)
+{
+    if (!a || !b)
+        return;
+    printf("   rows written / download, by table (ins+upd+del):");
+    int shown = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        long d[3] = {b->ins[i], b->upd[i], b->del[i]};
+        for (size_t j = 0; j < a->n; j++)
+            if (!strcmp(a->name[j], b->name[i]))
+                d[0] -= a->ins[j], d[1] -= a->upd[j], d[2] -= a->del[j];
+        double tot = (double)(d[0] + d[1] + d[2]) / n;
+        if (tot < 0.05)
+            continue;
+        printf("%s %s %.1f (%.1f+%.1f+%.1f)", shown++ % 4 ? "," : "\n     ", b->name[i], tot, (double)d[0] / n,
+               (double)d[1] / n, (double)d[2] / n);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"no-spy", no_argument, NULL, 'S'},
@@ -953,6 +995,7 @@ int main(int argc, char **argv)
     double idle_s = epoch_now() - it0;
     long ixid = e2e_sql_long(&W, "SELECT txid_snapshot_xmax(txid_current_snapshot())") - ixid0 - 1;
     long icom = e2e_sql_long(&W, "SELECT xact_commit FROM pg_stat_database WHERE datname = 'smbox'") - icom0 - 2;
+    tabw *tw0 = tab_writes(&W);
     long xid0 = e2e_sql_long(&W, "SELECT txid_snapshot_xmax(txid_current_snapshot())");
     long commits0 = e2e_sql_long(&W, "SELECT xact_commit FROM pg_stat_database WHERE datname = 'smbox'");
     long sess0 = e2e_sim_stat(&W, "https_sessions"), mt0 = e2e_sim_stat(&W, "mt");
@@ -984,6 +1027,8 @@ int main(int argc, char **argv)
     long sess = e2e_sim_stat(&W, "https_sessions") - sess0, mt = e2e_sim_stat(&W, "mt") - mt0;
     long es5h = e2e_sql_long(&W, "SELECT count(*) FROM es5_request WHERE channel = 2") - es5h0;
     phases_from_log(d, N, log_off);
+    sleep(2); /* backends flush their table statistics at most once a second */
+    tabw *tw1 = tab_writes(&W);
 
     /* ---- 5. the report ---- */
     double el = t1 - t0, rate = ok / el;
@@ -1046,6 +1091,9 @@ int main(int argc, char **argv)
     printf("%-34s %9.1f   (all commits, read-only included; idle pollers: %.1f writes/s, %.1f commits/s, "
            "subtracted)\n",
            "   commits per download", per_commit, idle_w, idle_c);
+    tab_writes_report(tw0, tw1, ok ? ok : 1);
+    tab_writes_free(tw0);
+    tab_writes_free(tw1);
     double es_ex = 2.0;                                 /* ES2 request + the async answer, kept-alive */
     double psk = (double)sess / (ok ? ok : 1);          /* SCP81 sessions per download */
     double ram = (double)(es5h + sess) / (ok ? ok : 1); /* RAM-over-HTTP POSTs (one per script + the opening one) */
