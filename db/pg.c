@@ -37,6 +37,8 @@ struct db_conn {
     char lane[128];
     bool in_tx;
     bool tx_failed;
+    bool begin_pending;  /* BEGIN not sent yet: it goes out with the transaction's first statement */
+    bool async_commit;   /* db_tx_async_commit: the COMMIT carries SET LOCAL synchronous_commit = off */
     bool lost;           /* last error was a lost connection */
     char sqlstate[6];
     unsigned char *prepared;
@@ -386,7 +388,7 @@ void db_disconnect(db_conn *c)
     if (c->pg)
         PQfinish(c->pg);
     c->pg = NULL;
-    c->in_tx = c->tx_failed = false;
+    c->in_tx = c->tx_failed = c->begin_pending = c->async_commit = false;
     c->noncommit = 0;
     if (c->prepared)
         memset(c->prepared, 0, c->nprepared);
@@ -524,20 +526,32 @@ sm_rc db_begin(db_conn *c, sm_err *err)
     sm_rc rc = db_connect(c, err);
     if (rc != SM_OK)
         return rc;
+    /* BEGIN is sent with the first statement, in one round trip (pipeline_begin) */
+    c->in_tx = true;
+    c->tx_failed = false;
+    c->begin_pending = true;
+    c->async_commit = false;
+    c->noncommit = 0;
+    return SM_OK;
+}
+
+/* Sends a pending BEGIN on its own (before statements that cannot ride with it: scripts, COPY). */
+static sm_rc flush_begin(db_conn *c, sm_err *err)
+{
+    if (!c->begin_pending)
+        return SM_OK;
+    c->begin_pending = false;
     sm_err e1 = {0};
-    rc = simple(c, "BEGIN", &e1);
+    sm_rc rc = c->pg ? simple(c, "BEGIN", &e1) : (c->lost = true, sm_errf(&e1, SM_EDB, "database: no session"));
     if (rc != SM_OK && c->lost) {
-        /* the session died while idle; BEGIN never started anything: reconnect once */
+        /* the session died while idle; nothing was started: reconnect once */
+        c->tx_failed = false;
         rc = db_connect(c, err);
+        c->in_tx = true;
         if (rc == SM_OK)
             rc = simple(c, "BEGIN", err);
     } else if (rc != SM_OK) {
         *err = e1;
-    }
-    if (rc == SM_OK) {
-        c->in_tx = true;
-        c->tx_failed = false;
-        c->noncommit = 0;
     }
     return rc;
 }
@@ -548,6 +562,15 @@ sm_rc db_commit(db_conn *c, sm_err *err)
         return sm_errf(err, SM_ESTATE, "database: commit without a transaction");
     int nhooks = c->noncommit;
     c->noncommit = 0;
+    bool async = c->async_commit;
+    c->async_commit = false;
+    if (c->begin_pending) {
+        /* nothing was sent: nothing to commit */
+        c->in_tx = c->tx_failed = c->begin_pending = false;
+        for (int i = 0; i < nhooks; i++)
+            c->oncommit[i].fn(c->oncommit[i].arg);
+        return SM_OK;
+    }
     if (!c->pg) {
         c->in_tx = c->tx_failed = false;
         return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction; it was not committed");
@@ -558,9 +581,15 @@ sm_rc db_commit(db_conn *c, sm_err *err)
         c->in_tx = c->tx_failed = false;
         return sm_errf(err, SM_EDB, "database: the transaction failed earlier and was rolled back");
     }
-    PGresult *r = PQexec(c->pg, "COMMIT");
+    /* one round trip for both when the commit may be asynchronous (the last result is COMMIT's) */
+    PGresult *r = PQexec(c->pg, async ? "SET LOCAL synchronous_commit = off; COMMIT" : "COMMIT");
     ExecStatusType st = PQresultStatus(r);
     sm_rc rc = SM_OK;
+    if (st != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* the SET failed and COMMIT never ran: end the transaction */
+        PGresult *rb = PQexec(c->pg, "ROLLBACK");
+        PQclear(rb);
+    }
     if (st != PGRES_COMMAND_OK) {
         const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         snprintf(c->sqlstate, sizeof c->sqlstate, "%s", ss ? ss : "");
@@ -608,8 +637,13 @@ void db_on_commit(db_conn *c, void (*fn)(void *), void *arg)
 void db_rollback(db_conn *c)
 {
     c->noncommit = 0;
+    c->async_commit = false;
     if (!c->in_tx)
         return;
+    if (c->begin_pending) {
+        c->in_tx = c->tx_failed = c->begin_pending = false;
+        return;
+    }
     if (c->pg) {
         PGresult *r = PQexec(c->pg, "ROLLBACK");
         if (PQresultStatus(r) != PGRES_COMMAND_OK && PQstatus(c->pg) != CONNECTION_OK)
@@ -639,7 +673,8 @@ sm_rc db_tx_async_commit(db_conn *c, sm_err *err)
 {
     if (!c->in_tx || !c->pg)
         return sm_errf(err, SM_ESTATE, "database: no transaction");
-    return simple(c, "SET LOCAL synchronous_commit = off", err);
+    c->async_commit = true; /* sent with the COMMIT */
+    return SM_OK;
 }
 
 /* ---- statements -------------------------------------------------------------------------------- */
@@ -708,6 +743,53 @@ static int stmt_id(db_stmt *st)
     return fresh;
 }
 
+/* A transaction's first statement, already prepared, goes out with its BEGIN in one round trip (libpq
+ * pipeline mode). Returns the statement's result (success or error), or NULL when BEGIN did not run (a
+ * session that died while idle, a libpq refusal): the caller then sends BEGIN alone, which reconnects
+ * once. */
+static PGresult *pipeline_begin(db_conn *c, const char *name, const db_params *p)
+{
+    PGconn *pg = c->pg;
+    if (!PQenterPipelineMode(pg))
+        return NULL;
+    bool sent = PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+                PQsendQueryPrepared(pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL,
+                                    0) &&
+                PQpipelineSync(pg);
+    PGresult *rb = NULL, *rs = NULL, *x;
+    if (sent) {
+        rb = PQgetResult(pg);
+        while (rb && (x = PQgetResult(pg)))
+            PQclear(x);
+        rs = PQgetResult(pg);
+        while (rs && (x = PQgetResult(pg)))
+            PQclear(x);
+        /* the sync point */
+        while ((x = PQgetResult(pg))) {
+            bool sync = PQresultStatus(x) == PGRES_PIPELINE_SYNC;
+            PQclear(x);
+            if (sync)
+                break;
+        }
+    }
+    bool begun = rb && PQresultStatus(rb) == PGRES_COMMAND_OK;
+    PQclear(rb);
+    if (!PQexitPipelineMode(pg) || PQstatus(pg) != CONNECTION_OK) {
+        if (begun && rs)
+            return rs; /* lost after BEGIN: the statement's error reports it */
+        PQclear(rs);
+        db_disconnect(c); /* the pipeline's state is unknown: start over (nothing was committed) */
+        c->in_tx = c->begin_pending = true;
+        return NULL;
+    }
+    c->begin_pending = !begun;
+    if (!begun) {
+        PQclear(rs);
+        return NULL;
+    }
+    return rs;
+}
+
 sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err *err)
 {
     if (out)
@@ -741,18 +823,26 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
     }
     char name[24];
     snprintf(name, sizeof name, "s%d", id);
-    if (!c->prepared[id]) {
-        PGresult *r = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            sm_rc rc = result_error(c, r, head, err);
-            PQclear(r);
+    PGresult *r = NULL;
+    if (c->in_tx && c->begin_pending && c->prepared[id])
+        r = pipeline_begin(c, name, p);
+    if (!r && c->in_tx && c->begin_pending) {
+        sm_rc rc = flush_begin(c, err);
+        if (rc != SM_OK)
+            return rc;
+    }
+    if (!r && !c->prepared[id]) {
+        PGresult *pr = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
+        if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+            sm_rc rc = result_error(c, pr, head, err);
+            PQclear(pr);
             return rc;
         }
-        PQclear(r);
+        PQclear(pr);
         c->prepared[id] = 1;
     }
-    PGresult *r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                                 p ? p->fmt : NULL, 0);
+    if (!r)
+        r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         sm_rc rc = result_error(c, r, head, err);
@@ -777,6 +867,10 @@ sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err)
             return rc;
     } else if (!c->pg || c->tx_failed) {
         return sm_errf(err, SM_EDB, "database: the transaction already failed");
+    } else {
+        sm_rc rc = flush_begin(c, err);
+        if (rc != SM_OK)
+            return rc;
     }
     PGresult *r = PQexec(c->pg, sql);
     ExecStatusType s = PQresultStatus(r);
@@ -880,6 +974,10 @@ sm_rc db_copy_begin(db_conn *c, const char *copy_sql, sm_err *err)
             return rc;
     } else if (!c->pg || c->tx_failed) {
         return sm_errf(err, SM_EDB, "database: the transaction already failed");
+    } else {
+        sm_rc rc = flush_begin(c, err);
+        if (rc != SM_OK)
+            return rc;
     }
     PGresult *r = PQexec(c->pg, copy_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
