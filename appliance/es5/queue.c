@@ -94,8 +94,11 @@ DB_STMT(q_by_msisdn, 1,
 DB_STMT(q_session_open, 2,
         "SELECT 1 FROM es5_session WHERE eid = $1 AND last_seen > now() - make_interval(secs => $2::float8 / 1000) "
         "LIMIT 1");
+/* last_seen moves at most once a second (es5q_session_open allows 2 s more): a card's polls in between
+ * write nothing (not even a row lock, which ON CONFLICT ... WHERE would take) */
 DB_STMT(q_session_touch, 3,
-        "INSERT INTO es5_session (id, eid, node) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET last_seen = now()");
+        "INSERT INTO es5_session (id, eid, node) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM es5_session "
+        "WHERE id = $1 AND last_seen >= now() - interval '1 second') ON CONFLICT (id) DO UPDATE SET last_seen = now()");
 DB_STMT(q_session_end, 1, "DELETE FROM es5_session WHERE id = $1 OR last_seen < now() - interval '1 hour'");
 
 static const char *actor_of(db_conn *c, char *buf, size_t cap)
