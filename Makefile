@@ -147,23 +147,32 @@ run: deps build
 	@appliance/run.sh $(B)
 
 # ---- fuzzing (clang libFuzzer) -----------------------------------------------------------------
+# Every source is compiled once into $(FUZZ_DIR)/obj/ (with the fuzzer's instrumentation) and each
+# target links the objects it names: the shared library sources are not compiled again per target.
 FUZZ_CC := clang
+FUZZ_DIR := $(BUILD_ROOT)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
                -Wall -Wextra -Werror -Wno-unused-parameter
 FUZZ_LIBSRCS = $(sm_SRCS) $(crypto_SRCS) $(fuzzlib_SRCS)
+fuzz_obj = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
 define FUZZ_template
-build/fuzz/$(basename $(notdir $(1))): $(1) $$(FUZZ_LIBSRCS) $$($(basename $(notdir $(1)))_SRCS)
+$(FUZZ_DIR)/$(basename $(notdir $(1))): $(call fuzz_obj,$(1)) $$(call fuzz_obj,$$(FUZZ_LIBSRCS) $$($(basename $(notdir $(1)))_SRCS))
 	@mkdir -p $$(@D)
-	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $(1) $$(FUZZ_LIBSRCS) $$($(basename $(notdir $(1)))_SRCS) $$(PKG_LIBS) -ldl -lpthread -lm
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$^ $$(PKG_LIBS) -ldl -lpthread -lm
 endef
 $(foreach f,$(FUZZERS),$(eval $(call FUZZ_template,$(f))))
-FUZZ_BINS := $(foreach f,$(FUZZERS),build/fuzz/$(basename $(notdir $(f))))
+FUZZ_BINS := $(foreach f,$(FUZZERS),$(FUZZ_DIR)/$(basename $(notdir $(f))))
 
 .PHONY: fuzzers
 fuzzers: $(FUZZ_BINS)
 
 fuzz: deps fuzzers
-	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh build/fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} tests/fuzz.sh $(FUZZ_DIR)
 
 # ---- benchmarks ---------------------------------------------------------------------------------
 bench-hsm: deps build $(BENCH_BINS)
@@ -185,4 +194,4 @@ bench: bench-hsm bench-e2e
 clean:
 	rm -rf build
 
--include $(shell find $(B) -name "*.d" 2>/dev/null)
+-include $(shell find $(B) $(FUZZ_DIR) -name "*.d" 2>/dev/null)

@@ -32,13 +32,21 @@ $(B)/sim/sim: $(call sim_obj,$(SIM_MAIN_SRCS)) $(SIM_LIBA)
 $(B)/sim/test_%: $(SIM_OBJDIR)/test_%.o $(SIM_OBJDIR)/testutil.o $(SIM_LIBA)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(SIM_LDLIBS) $(CMOCKA_LIBS)
 
-# libFuzzer targets (clang), built into $(BUILD_ROOT)/fuzz/ and run by tests/fuzz.sh.
+# libFuzzer targets (clang), built into $(BUILD_ROOT)/fuzz/ and run by tests/fuzz.sh; the simulator's
+# sources are compiled once into $(BUILD_ROOT)/fuzz/sim/obj/ and linked by every target.
 SIM_FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags openssl libevent 2>/dev/null) \
                    -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror -Wno-unused-parameter
+SIM_FUZZ_OBJDIR := $(BUILD_ROOT)/fuzz/sim/obj
+SIM_FUZZ_LIBOBJS := $(patsubst $(SIM_DIR)/%.c,$(SIM_FUZZ_OBJDIR)/%.o,$(SIM_LIB_SRCS))
 SIM_FUZZ_BINS := $(patsubst $(SIM_DIR)/%.c,$(BUILD_ROOT)/fuzz/%,$(SIM_FUZZ_SRCS))
-$(BUILD_ROOT)/fuzz/fuzz_sim_%: $(SIM_DIR)/fuzz_sim_%.c $(SIM_LIB_SRCS) $(wildcard $(SIM_DIR)/*.h)
+$(SIM_FUZZ_OBJDIR)/%.o: $(SIM_DIR)/%.c
 	@mkdir -p $(@D)
-	clang $(SIM_FUZZ_CFLAGS) -o $@ $< $(SIM_LIB_SRCS) $(SIM_LDLIBS)
+	clang $(SIM_FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD_ROOT)/fuzz/fuzz_sim_%: $(SIM_FUZZ_OBJDIR)/fuzz_sim_%.o $(SIM_FUZZ_LIBOBJS)
+	@mkdir -p $(@D)
+	clang $(SIM_FUZZ_CFLAGS) -o $@ $^ $(SIM_LDLIBS)
+# the objects are kept (a pattern chain would delete them as intermediate files)
+.SECONDARY: $(SIM_FUZZ_LIBOBJS) $(patsubst $(SIM_DIR)/%.c,$(SIM_FUZZ_OBJDIR)/%.o,$(SIM_FUZZ_SRCS))
 
 .PHONY: sim-fuzzers bench-sim
 sim-fuzzers: $(SIM_FUZZ_BINS)
