@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in DIR (and in DIR/../fuzz, where other layers may build theirs) for
-# $FUZZ_SECONDS seconds each (default 10), seeded from tests/fuzz/corpus/<name>/ (the target's name
+# $FUZZ_SECONDS seconds each (default 10), $FUZZ_JOBS of them at a time (default: the number of
+# cores; each target is single-threaded), seeded from tests/fuzz/corpus/<name>/ (the target's name
 # without "fuzz_"). New inputs go to a scratch corpus, never into the tree. Each target counts as one
 # test that passes when it finds no crash, leak or timeout; a failure keeps its log and reproducer
 # under DIR/fuzz-logs/. Prints "N passed, N failed"; with SMBOX_SUMMARY=file, appends
@@ -28,15 +29,16 @@ for d in "$dir" "$dir/../fuzz"; do
     done
 done
 
-passed=0 failed=0
-for t in "${targets[@]}"; do
+# one target: runs it, prints its line(s) at once when it ends, leaves "ok" or "FAIL" in $res/<name>
+run_one() {
+    local t=$1 name short seeds work nseeds log start rc took runs out a
     name=$(basename "$t")
     short=${name#fuzz_}
     seeds="$src/tests/fuzz/corpus/$short"
     work=$(mktemp -d "${TMPDIR:-/tmp}/smbox-fuzz-$short-XXXXXX")
     mkdir -p "$work/corpus" "$work/artifacts"
-    args=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
-          -artifact_prefix="$work/artifacts/" "$work/corpus")
+    local args=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
+                -artifact_prefix="$work/artifacts/" "$work/corpus")
     nseeds=0
     if [ -d "$seeds" ]; then
         args+=("$seeds")
@@ -49,18 +51,42 @@ for t in "${targets[@]}"; do
     took=$(( $(date +%s) - start ))
     runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
     if [ "$rc" -eq 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok    %-28s %8s runs %4d seeds %4ds\n' "$name" "${runs:-?}" "$nseeds" "$took"
+        echo ok >"$res/$name"
+        out=$(printf 'ok    %-28s %8s runs %4d seeds %4ds' "$name" "${runs:-?}" "$nseeds" "$took")
     else
-        failed=$((failed + 1))
-        printf 'FAIL  %-28s exit %d after %ds (log %s)\n' "$name" "$rc" "$took" "$log"
+        echo FAIL >"$res/$name"
+        out=$(printf 'FAIL  %-28s exit %d after %ds (log %s)' "$name" "$rc" "$took" "$log")
         for a in "$work"/artifacts/*; do
-            cp "$a" "$logdir/" && echo "      reproducer: $logdir/$(basename "$a")"
+            cp "$a" "$logdir/" && out+=$'\n'"      reproducer: $logdir/$(basename "$a")"
         done
-        grep -E 'ERROR|SUMMARY|runtime error|deadly signal|Timeout' "$log" | head -5 | sed 's/^/      /'
+        out+=$'\n'$(grep -E 'ERROR|SUMMARY|runtime error|deadly signal|Timeout' "$log" | head -5 | sed 's/^/      /')
     fi
     rm -rf "$work"
+    printf '%s\n' "$out"
+}
+
+# FUZZ_JOBS targets at a time (default: one per core); each is still run for $secs seconds
+njobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$njobs" -ge 1 ] 2>/dev/null || njobs=1
+res=$(mktemp -d "${TMPDIR:-/tmp}/smbox-fuzz-res-XXXXXX")
+running=0
+for t in "${targets[@]}"; do
+    if [ "$running" -ge "$njobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_one "$t" &
+    running=$((running + 1))
 done
+wait
+passed=0 failed=0
+for t in "${targets[@]}"; do
+    case "$(cat "$res/$(basename "$t")" 2>/dev/null)" in
+        ok) passed=$((passed + 1)) ;;
+        *) failed=$((failed + 1)) ;;
+    esac
+done
+rm -rf "$res"
 [ -n "${SMBOX_SUMMARY:-}" ] && echo "$passed $failed" >>"$SMBOX_SUMMARY"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
