@@ -37,7 +37,10 @@ static int group_setup(void **st)
     fprintf(stderr, "e2e: durability seed %u (SMBOX_E2E_SEED=%u reproduces it), %d rounds\n", seed, seed, rounds);
     srand(seed);
     e2e_opts o = {.fleet = (unsigned)(rounds * PER_ROUND), .order_qty = (unsigned)(rounds * PER_ROUND + 5),
+                  /* the waits a kill leaves behind (a push whose session never came, a PoR never
+                   * received) end in seconds, not the production minute: each round waits on them */
                   .extra_yaml = "es5:\n  prefer_channel: sms\n  sms_max_parts: 8\n  por_timeout_ms: 5000\n"
+                                "  session_wait_ms: 10000\n"
                                 "smsr:\n  platform_channel: sms\n"};
     return e2e_setup(&W, &o);
 }
