@@ -60,6 +60,7 @@ typedef struct sm_config {
 
     struct {
         long threads;
+        long lease_ms;           /* claim on a procedure step or an outbox message (other nodes take over after it) */
     } workers;
 
     struct {

@@ -57,6 +57,10 @@ const cfg_item cfg_schema[] = {
 
     I("workers.threads", workers.threads, "2", 1, 256,
       "Worker threads (each with its own HSM session and database connection). *restart*"),
+    I("workers.lease_ms", workers.lease_ms, "30000", 1000, 3600000,
+      "A node's claim on a procedure step or an outbox message while it works on it: if the node dies, "
+      "another takes the work over after this. Longer than the slowest step (a step that overruns is "
+      "fenced off, never applied twice). *restart*"),
 
     S("es.listen", es.listen, "127.0.0.1:8443", "Address and port of the ES interfaces (HTTPS, mutual TLS). *restart*"),
     S("es.tls_key_label", es.tls_key_label, NULL,

@@ -121,7 +121,7 @@ sm_rc sm_engine_start(sm_app *app, sm_err *err)
     e->app = app;
     pthread_mutex_init(&e->mu, NULL);
     snprintf(e->owner, sizeof e->owner, "%s/%ld", app->cfg->node.name, (long)getpid());
-    e->eng = db_engine_new(e->owner, 0);
+    e->eng = db_engine_new(e->owner, app->cfg->workers.lease_ms);
     long workers = app->cfg->workers.threads;
     e->max_running = workers > 1 ? (unsigned)(workers - 1) : 1;
     sm_rc rc = e->eng ? SM_OK : sm_errf(err, SM_ENOMEM, "engine: out of memory");

@@ -398,7 +398,7 @@ sm_rc sm_es_outbox_pump_env(db_conn *c, const char *owner, const sm_es_pump_env 
 {
     /* db_outbox_pump's loop, except that a local delivery records itself in its call's transaction */
     pump_arg pa = {env, c, false};
-    db_outbox_opts o = {.batch = env->batch};
+    db_outbox_opts o = {.batch = env->batch, .lease_ms = env->lease_ms};
     int ns = 0, nf = 0;
     db_outbox_item *items = NULL;
     size_t n = 0;

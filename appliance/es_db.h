@@ -30,6 +30,7 @@ typedef struct sm_es_pump_env {
     void (*kick)(void *arg);
     void *kick_arg;
     int batch;               /* messages claimed at once (0 = db_outbox's default) */
+    long lease_ms;           /* claim on a message while it is delivered (0 = db_outbox's default) */
 } sm_es_pump_env;
 
 /* Delivers one batch of due outbox messages of the ES layer (blocking: call on a worker; deliveries

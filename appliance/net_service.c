@@ -89,7 +89,8 @@ static void pump_run(sm_worker *w, void *arg)
     sm_app *app = g_svc.app;
     sm_es_pump_env env = {.client = app->net ? es_server_client(app->net) : NULL, .server = app->net,
                           .smdp_id = app->cfg->gsma.smdp_id, .smsr_id = app->cfg->gsma.smsr_id,
-                          .stopping = &g_svc.stopping, .kick = pump_kick, .kick_arg = app, .batch = PUMP_BATCH};
+                          .stopping = &g_svc.stopping, .kick = pump_kick, .kick_arg = app, .batch = PUMP_BATCH,
+                          .lease_ms = app->cfg->workers.lease_ms};
     if (!app->net || sm_es_outbox_pump_env(w->db, g_svc.owner, &env, &j->sent, &j->failed, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_WARN, "net", "outbox_pump_failed", "error=%s", SM_LOGQ(q, err.msg));

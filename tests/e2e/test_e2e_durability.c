@@ -38,9 +38,12 @@ static int group_setup(void **st)
     srand(seed);
     e2e_opts o = {.fleet = (unsigned)(rounds * PER_ROUND), .order_qty = (unsigned)(rounds * PER_ROUND + 5),
                   /* the waits a kill leaves behind (a push whose session never came, a PoR never
-                   * received) end in seconds, not the production minute: each round waits on them */
-                  .extra_yaml = "es5:\n  prefer_channel: sms\n  sms_max_parts: 8\n  por_timeout_ms: 5000\n"
-                                "  session_wait_ms: 10000\n"
+                   * received, the dead node's claims on procedure steps, ES5 requests, outbox messages
+                   * and the scripts in its admin sessions) end in seconds, not the production half
+                   * minute: each round waits on them */
+                  .extra_yaml = "workers:\n  lease_ms: 4000\n"
+                                "es5:\n  prefer_channel: sms\n  sms_max_parts: 8\n  por_timeout_ms: 5000\n"
+                                "  session_wait_ms: 10000\n  lease_ms: 4000\n  script_timeout_s: 10\n"
                                 "smsr:\n  platform_channel: sms\n"};
     return e2e_setup(&W, &o);
 }
