@@ -127,17 +127,14 @@ test-unit: tests
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan test-unit
 
-# `make test`: set-up, release tests, ASan+UBSan tests, short fuzz runs, docs check, one summary.
+# `make test`: set-up, the builds (release, ASan+UBSan, fuzzers), then tests/all.sh: release and
+# ASan tests (at once where they can be isolated), short fuzz runs, docs check, one summary.
 test: deps
-	@$(MAKE) --no-print-directory VARIANT=rel tests
-	@$(MAKE) --no-print-directory VARIANT=asan tests
-	@$(MAKE) --no-print-directory fuzzers
-	@rm -f build/summary.txt
-	@SMBOX_SUMMARY=build/summary.txt tests/run.sh build/rel; \
-	 SMBOX_SUMMARY=build/summary.txt tests/run.sh build/asan; \
-	 SMBOX_SUMMARY=build/summary.txt FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz.sh build/fuzz; \
-	 SMBOX_SUMMARY=build/summary.txt tests/checks.sh; \
-	 tests/summary.sh build/summary.txt
+	@s=$$(date +%s); $(MAKE) --no-print-directory VARIANT=rel tests && \
+	 $(MAKE) --no-print-directory VARIANT=asan tests && \
+	 $(MAKE) --no-print-directory fuzzers && \
+	 echo "-- builds: $$(( $$(date +%s) - s )) s"
+	@tests/all.sh $(BUILD_ROOT)
 
 # The hsm/ suite against openCryptoki's software token (needs pkcsslotd; the script starts one).
 test-opencryptoki: deps tests

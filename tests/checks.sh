@@ -1,9 +1,11 @@
 #!/bin/sh
 # Project-wide checks that are not unit tests: layering rules, hardening of the built programs,
 # no key material in the tree. One line per check; "N passed, N failed" at the end; with
-# SMBOX_SUMMARY=file, "<passed> <failed>" is appended to it.
+# SMBOX_SUMMARY=file, "<passed> <failed>" is appended to it. Usage: tests/checks.sh [BUILD_ROOT]
+# (default build; the release programs under BUILD_ROOT/rel are checked).
 set -u
 cd "$(dirname "$0")/.."
+rel=${1:-build}/rel
 passed=0 failed=0
 check() { # name, command...
     name=$1; shift
@@ -36,11 +38,11 @@ hardened() { # binary
     readelf -s "$1" | grep -q '_chk@' || { echo "$1: no FORTIFY_SOURCE calls"; return 1; }
 }
 config_docs() {
-    build/rel/bin/smctl config docs | cmp -s - docs/config.md || { echo "docs/config.md differs from 'smctl config docs'"; return 1; }
+    "$rel"/bin/smctl config docs | cmp -s - docs/config.md || { echo "docs/config.md differs from 'smctl config docs'"; return 1; }
 }
 image_install() {
     d=$(mktemp -d /tmp/smbox-image.XXXXXX)
-    image/install.sh build/rel "$d" >/dev/null || { rm -rf "$d"; echo "install.sh failed"; return 1; }
+    image/install.sh "$rel" "$d" >/dev/null || { rm -rf "$d"; echo "install.sh failed"; return 1; }
     for f in usr/local/sbin/smboxd usr/local/bin/smctl usr/lib/smbox/smctl-ssh lib/systemd/system/smboxd.service \
              etc/ssh/sshd_config.d/smbox-admin.conf etc/smbox/smbox.yaml usr/share/doc/smbox/SECURITY.md; do
         [ -e "$d/$f" ] || { rm -rf "$d"; echo "install.sh did not install $f"; return 1; }
@@ -52,8 +54,8 @@ check "pkcs11.h only in hsm/ (and tests, benches)" only_in 'p11-kit/pkcs11.h' '^
 check "libpq-fe.h only in db/ (and tests, benches)" only_in 'libpq-fe.h' '^(db|tests|bench)/'
 check "tests/sim never includes appliance layers" sim_independent
 check "no private key committed" no_private_keys
-check "smboxd hardened (PIE, full RELRO, canary, FORTIFY)" hardened build/rel/bin/smboxd
-check "smctl hardened (PIE, full RELRO, canary, FORTIFY)" hardened build/rel/bin/smctl
+check "smboxd hardened (PIE, full RELRO, canary, FORTIFY)" hardened "$rel"/bin/smboxd
+check "smctl hardened (PIE, full RELRO, canary, FORTIFY)" hardened "$rel"/bin/smctl
 check "docs/config.md generated from the schema" config_docs
 check "image/install.sh installs a working tree into a DESTDIR" image_install
 [ -n "${SMBOX_SUMMARY:-}" ] && echo "$passed $failed" >>"$SMBOX_SUMMARY"
