@@ -933,7 +933,7 @@ static void peer_store(e2e_peer *p, const char *path, hmsg *m, int answered)
         const char *ei = tj_str(tj_get(j, "body"), "Eid");
         snprintf(x.eid, sizeof x.eid, "%s", ei ? ei : "");
         const char *slash = strrchr(path, '/');
-        snprintf(x.function, sizeof x.function, "%s", slash ? slash + 1 : path);
+        snprintf(x.function, sizeof x.function, "%.*s", (int)sizeof x.function - 1, slash ? slash + 1 : path);
         tj_free(j);
     } else if (x.len && memmem(x.body, x.len, "Envelope", 8)) {
         /* SOAP: the few fields the checks need, by element name (any prefix) */
