@@ -189,11 +189,23 @@ void sm_engine_stop(sm_app *app)
     app->engine = NULL;
 }
 
-void sm_engine_kick(sm_app *app)
+static void kick_now(void *arg)
 {
+    sm_app *app = arg;
     sm_engine *e = app ? app->engine : NULL;
     if (e && e->kick)
         event_active(e->kick, EV_TIMEOUT, 0);
+}
+
+void sm_engine_kick(sm_app *app)
+{
+    /* called inside the transaction that created or woke the procedure: a pass started now would skip
+     * its row (locked, or not yet visible) and leave it to the poll; run it once that transaction commits */
+    sm_worker *w = sm_worker_current();
+    if (w && w->db && db_in_tx(w->db))
+        db_on_commit(w->db, kick_now, app);
+    else
+        kick_now(app);
 }
 
 db_engine *sm_engine_db(sm_app *app)

@@ -19,8 +19,9 @@ extern const size_t sm_nproc_registrars;
 sm_rc sm_engine_start(sm_app *app, sm_err *err);
 void sm_engine_stop(sm_app *app);
 
-/* Thread-safe: schedules an engine pass now (after a procedure was created or woken in a
- * transaction that has committed). Other nodes find it on their next poll. */
+/* Thread-safe: schedules an engine pass (after a procedure was created or woken). Called on a worker
+ * whose connection has a transaction open, the pass starts once that transaction commits (and not at
+ * all when it rolls back). Other nodes find the procedure on their next poll. */
 void sm_engine_kick(sm_app *app);
 
 /* The engine (for tests and smctl status). */
