@@ -116,9 +116,15 @@ void es_answer_message_id(int64_t proc_id, int n, char *out, size_t cap)
     snprintf(out, cap, MID_PREFIX "%" PRId64 ":%d", proc_id, n);
 }
 
-DB_STMT(q_keep, 3,
-        "INSERT INTO proc_answer (proc_id, relates_to, answer) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
-DB_STMT(q_lock, 1, "SELECT state FROM proc WHERE id = $1 FOR UPDATE");
+/* Keeps the answer and wakes the procedure in one statement. A step of the procedure running now holds
+ * its row lock: the UPDATE waits for that step's outcome and then sees the row as the step left it
+ * (READ COMMITTED re-checks its condition on the new version), so an answer arriving during the step
+ * wakes the procedure the step parked, or stays kept when it did not park. */
+DB_STMT(q_keep_wake, 3,
+        "WITH k AS (INSERT INTO proc_answer (proc_id, relates_to, answer) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING), "
+        "w AS (UPDATE proc SET state = 'ready', next_run_at = now(), data = $3, updated_at = now() "
+        "WHERE id = $1 AND state = 'waiting' RETURNING 1) "
+        "SELECT (SELECT count(*) FROM w), EXISTS (SELECT 1 FROM proc WHERE id = $1)");
 DB_STMT(q_take, 2, "DELETE FROM proc_answer WHERE proc_id = $1 AND relates_to = $2 RETURNING answer");
 DB_STMT(q_forget, 1, "DELETE FROM proc_answer WHERE proc_id = $1");
 
@@ -138,24 +144,14 @@ static sm_rc do_wake(db_conn *c, void *arg, sm_err *err)
     db_p_int(&p, a->id);
     db_p_text(&p, a->relates_to);
     db_p_bytea(&p, a->d, a->len);
-    sm_rc rc = db_exec(c, &q_keep, &p, NULL, err);
-    if (rc != SM_OK)
-        return rc;
-    /* a step of the procedure running now holds this lock: wait for its outcome, then wake */
-    db_params_init(&p);
-    db_p_int(&p, a->id);
     db_res *r = NULL;
-    rc = db_exec(c, &q_lock, &p, &r, err);
-    if (rc == SM_OK && db_res_rows(r) != 1)
+    sm_rc rc = db_exec(c, &q_keep_wake, &p, &r, err);
+    if (rc == SM_OK && !db_res_bool(r, 0, 1))
         rc = sm_errf(err, SM_ENOTFOUND, "es answer: no procedure %lld", (long long)a->id);
-    db_res_free(r);
-    if (rc != SM_OK)
-        return rc;
     /* not waiting: the answer stays kept (the transaction must commit), the caller hears SM_ESTATE */
-    sm_err e2 = {0};
-    rc = db_proc_wake(c, a->id, NULL, a->d, a->len, &e2);
-    a->waiting = rc == SM_OK;
-    return rc == SM_ESTATE ? SM_OK : rc == SM_OK ? SM_OK : sm_errf(err, rc, "%s", e2.msg);
+    a->waiting = rc == SM_OK && db_res_int(r, 0, 0) == 1;
+    db_res_free(r);
+    return rc;
 }
 
 sm_rc es_answer_wake(db_conn *c, int64_t proc_id, const es_answer *a, sm_err *err)
