@@ -63,6 +63,8 @@ typedef struct es5_result {
     uint8_t *response;      /* malloc'd; the card's response script content */
     size_t response_len;
     char detail[200];       /* human-readable, never a secret */
+    bool maybe_ran;         /* the script (or part of it) reached the card at least once: an EXPIRED or
+                               unknown outcome may have had its effect there */
 } es5_result;
 
 /* Encodes a result as the step data a woken procedure receives, and decodes it there. */

@@ -550,8 +550,11 @@ sm_rc es5q_finish(db_conn *c, const es5_row *r, es5_status st, const char *detai
     if (rc != SM_OK || !ended)
         return rc;
     if (r->wake_proc) {
+        /* the script left for the card: an SMS packet was sent (or some were run), or a session took it */
+        bool ran = !strcmp(r->phase, "sent") || !strcmp(r->phase, "replayed") || !strcmp(r->phase, "in-session") ||
+                   r->sms_done > 0 || resp_len > 0;
         es5_result res5 = {.req_id = r->id, .status = st, .channel = (es5_channel)r->channel,
-                           .response = (uint8_t *)resp, .response_len = resp_len};
+                           .response = (uint8_t *)resp, .response_len = resp_len, .maybe_ran = ran};
         snprintf(res5.detail, sizeof res5.detail, "%s", detail ? detail : "");
         uint8_t *data = NULL;
         size_t dl = 0;

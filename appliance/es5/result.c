@@ -4,7 +4,7 @@
 
 #include "appliance/es5/es5.h"
 
-#define RESULT_VERSION 1
+#define RESULT_VERSION 2 /* 2 added the flags byte; 1 is still read (flags: maybe ran) */
 #define RESPONSE_MAX (1u << 24)
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -20,13 +20,14 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* version(1) status(1) channel(1) req_id(8) detail_len(1) detail response_len(4) response */
+/* version(1) status(1) channel(1) req_id(8) detail_len(1) detail response_len(4) response flags(1)
+ * (version 2; flags bit 0 = maybe_ran) */
 sm_rc es5_result_encode(const es5_result *r, uint8_t **out, size_t *len, sm_err *err)
 {
     size_t dl = strnlen(r->detail, sizeof r->detail - 1);
     if (r->response_len > RESPONSE_MAX)
         return sm_errf(err, SM_ELIMIT, "es5: response of %zu bytes is too large", r->response_len);
-    size_t n = 3 + 8 + 1 + dl + 4 + r->response_len;
+    size_t n = 3 + 8 + 1 + dl + 4 + r->response_len + 1;
     uint8_t *b = malloc(n);
     if (!b)
         return sm_errf(err, SM_ENOMEM, "es5: out of memory");
@@ -45,6 +46,8 @@ sm_rc es5_result_encode(const es5_result *r, uint8_t **out, size_t *len, sm_err 
     o += 4;
     if (r->response_len)
         memcpy(b + o, r->response, r->response_len);
+    o += r->response_len;
+    b[o] = r->maybe_ran ? 1 : 0;
     *out = b;
     *len = n;
     return SM_OK;
@@ -53,7 +56,7 @@ sm_rc es5_result_encode(const es5_result *r, uint8_t **out, size_t *len, sm_err 
 sm_rc es5_result_decode(const uint8_t *d, size_t len, es5_result *out, sm_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (len < 16 || d[0] != RESULT_VERSION)
+    if (len < 16 || (d[0] != RESULT_VERSION && d[0] != 1))
         return sm_errf(err, SM_EPARSE, "es5: not an ES5 result record (%zu bytes, version %u)", len,
                        len ? d[0] : 0);
     if (d[1] > ES5_CANCELLED || d[2] > ES5_CH_HTTPS)
@@ -69,7 +72,8 @@ sm_rc es5_result_decode(const uint8_t *d, size_t len, es5_result *out, sm_err *e
     o += dl;
     uint32_t rl = get_u32(d + o);
     o += 4;
-    if (rl > RESPONSE_MAX || o + rl != len)
+    size_t tail = d[0] == 1 ? 0 : 1;
+    if (rl > RESPONSE_MAX || o + rl + tail != len || (tail && d[len - 1] > 1))
         return sm_errf(err, SM_EPARSE, "es5: result record response length %u does not match", rl);
     if (rl) {
         out->response = malloc(rl);
@@ -81,6 +85,7 @@ sm_rc es5_result_decode(const uint8_t *d, size_t len, es5_result *out, sm_err *e
     out->req_id = (int64_t)id;
     out->status = (es5_status)d[1];
     out->channel = (es5_channel)d[2];
+    out->maybe_ran = tail ? d[len - 1] == 1 : true; /* version 1 did not say: assume it may have */
     return SM_OK;
 }
 

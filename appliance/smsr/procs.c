@@ -201,6 +201,36 @@ static sm_rc lock_eis(step *s, sm_err *err)
 
 /* ---- CreateISDP ---------------------------------------------------------------------------------------- */
 
+/* A CreateISDP that fails after its INSTALL may have reached the card (the PoR or the session's answer
+ * lost, a retransmission refused as a replay, the deadline passed with the packet out) leaves the
+ * outcome unknown: the ISD-P may exist on the card while the EIS forgets it. A cleanup procedure
+ * deletes that AID on the card (DELETE with related objects; 6A88 = never made), queued behind nothing
+ * of this eUICC's, so it runs before any later command that could reuse the AID. */
+static bool install_maybe_ran(const outcome *oc)
+{
+    if (!oc->r.maybe_ran || oc->r.status == ES5_OK || oc->r.status == ES5_SECURITY || oc->r.status == ES5_CANCELLED)
+        return false; /* never left, answered (a refusal has its SW), or the card refused the packet itself */
+    return oc->r.status == ES5_EXPIRED || oc->rs.n == 0; /* no R-APDU: the outcome is not known */
+}
+
+static sm_rc start_cleanup(step *s, sm_err *err)
+{
+    smsr_opctx o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.op, sizeof o.op, "Cleanup"); /* no ICCID: the profile is gone from the EIS, free for a retry */
+    snprintf(o.mno_id, sizeof o.mno_id, "%s", s->o.mno_id);
+    o.aid = s->o.aid;
+    int64_t id = 0;
+    sm_rc rc = smsr_start_internal(s->x, s->c, SMSR_K_PROFILEOP, &o, s->row.eid, &id, err);
+    if (rc == SM_OK) {
+        char aid[40];
+        smsr_aid_hex(&o.aid, aid, sizeof aid);
+        sm_log(SM_LOG_NOTICE, "smsr", "isdp_cleanup", "eid=%s aid=%s iccid=%s proc=%lld after=%lld", s->row.eid, aid,
+               s->o.iccid, (long long)id, (long long)s->p->id);
+    }
+    return rc;
+}
+
 static sm_rc createisdp_send(step *s, sm_err *err)
 {
     db_euicc e;
@@ -251,6 +281,8 @@ static sm_rc createisdp_result(step *s, sm_err *err)
             rc = SM_OK;
         else if (rc != SM_OK)
             sm_errf(err, rc, "%s", e2.msg);
+        if (rc == SM_OK && install_maybe_ran(&oc))
+            rc = start_cleanup(s, err);
         add_response(out, &oc);
     }
     if (rc == SM_OK)
@@ -385,7 +417,12 @@ static sm_rc profileop_result(step *s, sm_err *err)
     es_status st;
     es_status_ok(&st);
     sm_rc rc = SM_OK;
-    if (del && (oc.ok || (oc.r.status == ES5_CARD_ERROR && oc.sw == 0x6A88) || (oc.r.status == ES5_OK && oc.sw == 0x6A88))) {
+    if (!strcmp(s->o.op, "Cleanup")) {
+        /* an ISD-P a failed CreateISDP may have left: gone either way (6A88: it was never made); nobody
+         * to answer, the audit entry says what happened */
+        if (!oc.ok && oc.sw != 0x6A88)
+            platform_failure("delete", &oc, &st);
+    } else if (del && (oc.ok || (oc.r.status == ES5_CARD_ERROR && oc.sw == 0x6A88) || (oc.r.status == ES5_OK && oc.sw == 0x6A88))) {
         rc = deleted(s, err);
     } else if (!oc.ok) {
         platform_failure(del ? "delete" : !strcmp(s->o.op, "Enable") ? "enable" : "disable", &oc, &st);
@@ -617,18 +654,25 @@ static sm_rc ended(db_conn *c, const db_proc *p, const char *why, void *arg, boo
     }
     if (rc != SM_OK)
         return rc;
+    bool sent = false;
     if (s.row.es5_req && s.x->es5.cancel && (rc = smsr_sp_begin(c, err)) == SM_OK) {
         sm_err e = {0};
-        if (s.x->es5.cancel(c, s.row.es5_req, &e) == SM_OK)
+        if (s.x->es5.cancel(c, s.row.es5_req, &e) == SM_OK) {
             rc = smsr_sp_release(c, err);
-        else
+        } else {
             smsr_sp_rollback(c); /* sent already (SM_ESTATE) or gone: its late result is discarded */
+            sent = true;
+        }
     }
     if (rc == SM_OK && !strcmp(s.o.op, "CreateISDP")) {
         db_profile pr;
         sm_err e = {0};
-        if (db_profile_get(c, s.o.iccid, &pr, &e) == SM_OK && !strcmp(pr.state, "creating"))
+        if (db_profile_get(c, s.o.iccid, &pr, &e) == SM_OK && !strcmp(pr.state, "creating")) {
             rc = db_profile_delete(c, actor(&s), s.o.iccid, NULL, err);
+            /* its INSTALL went out and no answer will be heard: the ISD-P may be on the card */
+            if (rc == SM_OK && sent)
+                rc = start_cleanup(&s, err);
+        }
     }
     es_status st;
     if (expired)

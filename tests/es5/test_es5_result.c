@@ -56,11 +56,38 @@ static void test_empty_response(void **state)
     assert_int_equal(d.status, ES5_EXPIRED);
     assert_null(d.response);
     assert_string_equal(d.detail, "");
+    assert_false(d.maybe_ran);
+    free(enc);
+}
+
+/* maybe_ran travels in the flags byte of version 2; a version 1 record (no flags) reads as "may have
+ * run"; an unknown flag is refused */
+static void test_maybe_ran(void **state)
+{
+    es5_result r = {.req_id = 7, .status = ES5_EXPIRED, .channel = ES5_CH_SMS, .maybe_ran = true};
+    uint8_t *enc;
+    size_t len;
+    sm_err err = {0};
+    assert_int_equal(es5_result_encode(&r, &enc, &len, &err), SM_OK);
+    es5_result d;
+    assert_int_equal(es5_result_decode(enc, len, &d, &err), SM_OK);
+    assert_true(d.maybe_ran);
+    enc[len - 1] = 2;
+    assert_int_equal(es5_result_decode(enc, len, &d, &err), SM_EPARSE);
+    /* the same record as version 1 wrote it: without the flags byte */
+    r.maybe_ran = false;
+    free(enc);
+    assert_int_equal(es5_result_encode(&r, &enc, &len, &err), SM_OK);
+    enc[0] = 1;
+    assert_int_equal(es5_result_decode(enc, len - 1, &d, &err), SM_OK);
+    assert_true(d.maybe_ran);
+    assert_int_equal(d.status, ES5_EXPIRED);
     free(enc);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_empty_response)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_empty_response),
+                                       cmocka_unit_test(test_maybe_ran)};
     return cmocka_run_group_tests_name("es5_result", tests, NULL, NULL);
 }

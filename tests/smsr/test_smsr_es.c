@@ -183,7 +183,9 @@ static void run_engine(void)
     for (int i = 0; i < 30; i++) {
         db_engine_stats st = {0};
         sm_err err = {0};
-        assert_int_equal(db_engine_run(ENG, C, "t", 8, &st, &err), SM_OK);
+        sm_rc rc = db_engine_run(ENG, C, "t", 8, &st, &err);
+        if (rc != SM_OK)
+            fail_msg("engine: %s: %s", sm_rc_name(rc), err.msg);
         if (!st.claimed)
             return;
     }
@@ -195,6 +197,22 @@ static void wake(int i, es5_status status, const char *resp_hex, const char *det
     size_t rl = resp_hex ? testenv_unhex(resp_hex, resp, sizeof resp) : 0;
     es5_result r = {.req_id = SUBS[i].req, .status = status, .channel = ES5_CH_HTTPS, .response = resp,
                     .response_len = rl};
+    snprintf(r.detail, sizeof r.detail, "%s", detail ? detail : "");
+    uint8_t *d = NULL;
+    size_t dl = 0;
+    sm_err err = {0};
+    assert_int_equal(es5_result_encode(&r, &d, &dl, &err), SM_OK);
+    assert_int_equal(db_proc_wake(C, SUBS[i].proc, "result", d, dl, &err), SM_OK);
+    free(d);
+}
+
+/* as wake(), for a result whose script reached the card (or not) */
+static void wake_ran(int i, es5_status status, const char *resp_hex, const char *detail, bool ran)
+{
+    uint8_t resp[512];
+    size_t rl = resp_hex ? testenv_unhex(resp_hex, resp, sizeof resp) : 0;
+    es5_result r = {.req_id = SUBS[i].req, .status = status, .channel = ES5_CH_SMS, .response = resp,
+                    .response_len = rl, .maybe_ran = ran};
     snprintf(r.detail, sizeof r.detail, "%s", detail ? detail : "");
     uint8_t *d = NULL;
     size_t dl = 0;
@@ -503,6 +521,7 @@ static void test_createisdp_card_error_and_expiry(void **state)
     int s = create_isdp(EID2, "8988299000000000201", MNO_ID, 4096);
     wake(s, ES5_CARD_ERROR, "800101 23026a84", "script stopped on 6A84");
     run_engine();
+    assert_int_equal(NSUB, s + 1); /* the card said no: nothing to clean up */
     assert_true(profile_gone("8988299000000000201"));
     const char *mem[] = {"FAILED", "<rps:Subject>8.1</rps:Subject><rps:Reason>4.8</rps:Reason>",
                          "<rps:EuiccResponseData>", NULL};
@@ -1169,6 +1188,63 @@ static void test_validity_expiry(void **state)
     assert_string_equal(st, "expired");
 }
 
+/* A CreateISDP whose INSTALL reached the card but whose answer never came (PoR lost and the
+ * retransmission refused as a replay, a session cut, the deadline passed with the packet out): the
+ * SM-DP is told it failed, and a cleanup procedure deletes the AID on the card (6A88 = it was never
+ * made), answering nobody. A result that never left, or a definite refusal, starts none. */
+static void test_createisdp_unknown_outcome_cleaned_up(void **state)
+{
+    outbox_mark();
+    long cl0 = audits("smsr.Cleanup", "ok");
+    int s = create_isdp(EID2, "8988299000000000204", MNO_ID, 4096);
+    db_profile p;
+    profile("8988299000000000204", &p);
+    char aid[40];
+    smsr_aid_hex(&p.isdp_aid, aid, sizeof aid);
+    wake_ran(s, ES5_CARD_ERROR, NULL, "the card refused a retransmission as a replay (outcome unknown)", true);
+    run_engine();
+    assert_true(profile_gone("8988299000000000204"));
+    const char *failed[] = {"FAILED", NULL};
+    assert_int_equal(outbox("ES3.CreateISDPResponse", SMDP_ID, failed), 1);
+    assert_int_equal(NSUB, s + 2);
+    int c = s + 1;
+    assert_string_equal(SUBS[c].label, "Cleanup");
+    db_euicc e;
+    sm_err err = {0};
+    assert_int_equal(db_eis_get(C, EID2, &e, &err), SM_OK);
+    assert_memory_equal(SUBS[c].aid, e.isdr_aid.b, e.isdr_aid.len); /* to the ISD-R */
+    db_euicc_clear(&e);
+    const char *sc = hexs(SUBS[c].script, SUBS[c].slen);
+    assert_non_null(strstr(sc, "80e40040"));
+    for (char *q = aid; *q; q++)
+        *q = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
+    assert_non_null(strstr(sc, aid));
+    /* the card never made it: 6A88, done, nobody answered */
+    outbox_mark();
+    wake(c, ES5_CARD_ERROR, "800101 23026a88", "6A88");
+    run_engine();
+    assert_int_equal(outbox("ES3.DeleteISDPResponse", NULL, NULL) + outbox("ES3.CreateISDPResponse", NULL, NULL), 0);
+    assert_int_equal(audits("smsr.Cleanup", "ok"), cl0 + 1);
+    char st[16], step[64];
+    proc_state(SUBS[c].proc, st, step);
+    assert_string_equal(st, "done");
+    /* an error whose script never reached the card: no cleanup */
+    s = create_isdp(EID2, "8988299000000000205", MNO_ID, 4096);
+    wake_ran(s, ES5_EXPIRED, NULL, "not sent before the deadline", false);
+    run_engine();
+    assert_int_equal(NSUB, s + 1);
+    assert_true(profile_gone("8988299000000000205"));
+    /* expired with the packet out and no answer: cleanup */
+    s = create_isdp(EID2, "8988299000000000206", MNO_ID, 4096);
+    wake_ran(s, ES5_EXPIRED, NULL, "no proof of receipt before the deadline", true);
+    run_engine();
+    assert_int_equal(NSUB, s + 2);
+    assert_string_equal(SUBS[s + 1].label, "Cleanup");
+    wake(s + 1, ES5_OK, "800101 23029000", NULL);
+    run_engine();
+    assert_int_equal(audits("smsr.Cleanup", "ok"), cl0 + 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1188,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_owner_operates_profiles),
         cmocka_unit_test(test_audit_eis),
         cmocka_unit_test(test_validity_expiry),
+        cmocka_unit_test(test_createisdp_unknown_outcome_cleaned_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
