@@ -163,6 +163,17 @@ static void outbox_committed(void *arg)
 
 static void listen_reopen_later(void);
 
+/* the listening session is gone or unusable: close it, open a new one later */
+static void listen_drop(void)
+{
+    if (g_svc.listen_ev)
+        event_free(g_svc.listen_ev);
+    g_svc.listen_ev = NULL;
+    db_listener_close(g_svc.listener);
+    g_svc.listener = NULL;
+    listen_reopen_later();
+}
+
 static void on_listen_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -173,11 +184,7 @@ static void on_listen_read(evutil_socket_t fd, short what, void *arg)
     if (db_listener_read(g_svc.listener, g_svc.origin, &n, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_WARN, "net", "outbox_listen_lost", "error=%s", SM_LOGQ(q, err.msg));
-        event_free(g_svc.listen_ev);
-        g_svc.listen_ev = NULL;
-        db_listener_close(g_svc.listener);
-        g_svc.listener = NULL;
-        listen_reopen_later();
+        listen_drop();
         return;
     }
     if (n > 0) {
@@ -223,12 +230,7 @@ static void listen_open_done(void *arg)
     g_svc.listen_ev = event_new(g_svc.app->base, db_listener_fd(g_svc.listener), EV_READ | EV_PERSIST, on_listen_read,
                                 NULL);
     if (!g_svc.listen_ev || event_add(g_svc.listen_ev, NULL) != 0) {
-        if (g_svc.listen_ev)
-            event_free(g_svc.listen_ev);
-        g_svc.listen_ev = NULL;
-        db_listener_close(g_svc.listener);
-        g_svc.listener = NULL;
-        listen_reopen_later();
+        listen_drop();
         return;
     }
     g_svc.listen_retry_ms = LISTEN_RETRY_MIN_MS;

@@ -191,22 +191,7 @@ static void run_engine(void)
     }
 }
 
-static void wake(int i, es5_status status, const char *resp_hex, const char *detail)
-{
-    uint8_t resp[512];
-    size_t rl = resp_hex ? testenv_unhex(resp_hex, resp, sizeof resp) : 0;
-    es5_result r = {.req_id = SUBS[i].req, .status = status, .channel = ES5_CH_HTTPS, .response = resp,
-                    .response_len = rl};
-    snprintf(r.detail, sizeof r.detail, "%s", detail ? detail : "");
-    uint8_t *d = NULL;
-    size_t dl = 0;
-    sm_err err = {0};
-    assert_int_equal(es5_result_encode(&r, &d, &dl, &err), SM_OK);
-    assert_int_equal(db_proc_wake(C, SUBS[i].proc, "result", d, dl, &err), SM_OK);
-    free(d);
-}
-
-/* as wake(), for a result whose script reached the card (or not) */
+/* ES5's answer to the i-th submission, for a script that reached the card (or not) */
 static void wake_ran(int i, es5_status status, const char *resp_hex, const char *detail, bool ran)
 {
     uint8_t resp[512];
@@ -220,6 +205,11 @@ static void wake_ran(int i, es5_status status, const char *resp_hex, const char 
     assert_int_equal(es5_result_encode(&r, &d, &dl, &err), SM_OK);
     assert_int_equal(db_proc_wake(C, SUBS[i].proc, "result", d, dl, &err), SM_OK);
     free(d);
+}
+
+static void wake(int i, es5_status status, const char *resp_hex, const char *detail)
+{
+    wake_ran(i, status, resp_hex, detail, false);
 }
 
 static uint32_t SEQ = 1;
