@@ -47,20 +47,34 @@ typedef struct entry {
     uint8_t hash[HL];
 } entry;
 
+/* The entry's encoding is cut around the two values only the database knows when it is written (seq
+ * and at_us) and the predecessor's hash: head = tag || str(chain), fields = str(node) .. str(details).
+ * The writer sends head and fields and lets the statement hash head || u64(seq) || u64(at_us) ||
+ * fields || prev_hash (int8send is u64 big-endian); the verifiers hash the same pieces here. */
+static void entry_head(sm_buf *b, const entry *e)
+{
+    sm_buf_append(b, "smbox-audit-entry-v1", 21); /* with its NUL */
+    put_str(b, e->chain);
+}
+
+static void entry_fields(sm_buf *b, const entry *e)
+{
+    put_str(b, e->node);
+    put_str(b, e->actor);
+    put_str(b, e->action);
+    put_str(b, e->object);
+    put_str(b, e->outcome);
+    put_str(b, e->details);
+}
+
 static int entry_hash_at(const entry *e, int64_t seq, uint8_t out[HL])
 {
     sm_buf b;
     sm_buf_init(&b);
-    sm_buf_append(&b, "smbox-audit-entry-v1", 21); /* with its NUL */
-    put_str(&b, e->chain);
+    entry_head(&b, e);
     put_u64(&b, (uint64_t)seq);
     put_u64(&b, (uint64_t)e->at_us);
-    put_str(&b, e->node);
-    put_str(&b, e->actor);
-    put_str(&b, e->action);
-    put_str(&b, e->object);
-    put_str(&b, e->outcome);
-    put_str(&b, e->details);
+    entry_fields(&b, e);
     sm_buf_append(&b, e->prev, HL);
     int ok = !b.failed;
     if (ok)
@@ -107,10 +121,20 @@ DB_STMT(q_head, 1,
         "SELECT seq, hash, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
         "FROM audit_chain WHERE chain = $1 FOR UPDATE");
 DB_STMT(q_head_new, 2, "INSERT INTO audit_chain (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING");
-DB_STMT(q_append, 11,
-        "WITH e AS (INSERT INTO audit_log (chain, seq, at_us, node, actor, action, object, outcome, details, "
-        "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING chain, seq, hash) "
-        "UPDATE audit_chain h SET seq = e.seq, hash = e.hash, updated_at = now() FROM e WHERE h.chain = e.chain");
+/* One round trip: lock the head, read the database clock, hash, insert the entry, move the head. The
+ * head CTE's FOR UPDATE waits for a concurrent appender to the same chain and then reads the head as
+ * it left it (READ COMMITTED re-check); the final UPDATE finds that version locked by this statement.
+ * No row back: the chain has no head yet (or a malformed one). */
+DB_STMT(q_append, 9,
+        "WITH o AS (SELECT seq + 1 AS seq, hash AS prev, "
+        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at_us "
+        "FROM audit_chain WHERE chain = $1 AND octet_length(hash) = 32 FOR UPDATE), "
+        "n AS (SELECT seq, prev, at_us, sha256($2::bytea || int8send(seq) || int8send(at_us) || $3::bytea || prev) "
+        "AS hash FROM o), "
+        "e AS (INSERT INTO audit_log (chain, seq, at_us, node, actor, action, object, outcome, details, "
+        "prev_hash, hash) SELECT $1, seq, at_us, $4, $5, $6, $7, $8, $9, prev, hash FROM n RETURNING chain, seq, hash) "
+        "UPDATE audit_chain h SET seq = e.seq, hash = e.hash, updated_at = now() FROM e WHERE h.chain = e.chain "
+        "RETURNING h.seq");
 
 static bool clean_name(const char *s)
 {
@@ -122,58 +146,50 @@ static bool clean_name(const char *s)
     return true;
 }
 
-static sm_rc append_in_tx(db_conn *c, const entry *in, sm_err *err)
+static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
 {
-    entry e = *in;
-    db_params p;
-    db_res *r = NULL;
-    db_params_init(&p);
-    db_p_text(&p, e.chain);
-    sm_rc rc = db_exec(c, &q_head, &p, &r, err);
-    if (rc == SM_OK && db_res_rows(r) == 0) {
-        db_res_free(r);
-        r = NULL;
+    sm_buf head, fields;
+    sm_buf_init(&head);
+    sm_buf_init(&fields);
+    entry_head(&head, e);
+    entry_fields(&fields, e);
+    if (head.failed || fields.failed) {
+        sm_buf_free(&head);
+        sm_buf_free(&fields);
+        return sm_errf(err, SM_ENOMEM, "audit: out of memory");
+    }
+    sm_rc rc = SM_OK;
+    for (int attempt = 0; rc == SM_OK; attempt++) {
+        db_params p;
         db_params_init(&p);
-        db_p_text(&p, e.chain);
+        db_p_text(&p, e->chain);
+        db_p_bytea(&p, head.data, head.len);
+        db_p_bytea(&p, fields.data, fields.len);
+        db_p_text(&p, e->node);
+        db_p_text(&p, e->actor);
+        db_p_text(&p, e->action);
+        db_p_text(&p, e->object);
+        db_p_text(&p, e->outcome);
+        db_p_text(&p, e->details);
+        db_res *r = NULL;
+        rc = db_exec(c, &q_append, &p, &r, err);
+        int rows = rc == SM_OK ? db_res_rows(r) : 0;
+        db_res_free(r);
+        if (rc != SM_OK || rows == 1)
+            break;
+        if (attempt > 0) {
+            rc = sm_errf(err, SM_EDB, "audit: chain head %s is missing or malformed after creating it", e->chain);
+            break;
+        }
+        /* first entry of this chain: create its head, then append again */
+        db_params_init(&p);
+        db_p_text(&p, e->chain);
         db_p_bytea(&p, ZERO, HL);
         rc = db_exec(c, &q_head_new, &p, NULL, err);
-        if (rc == SM_OK) {
-            db_params_init(&p);
-            db_p_text(&p, e.chain);
-            rc = db_exec(c, &q_head, &p, &r, err);
-        }
     }
-    if (rc != SM_OK) {
-        db_res_free(r);
-        return rc;
-    }
-    if (db_res_rows(r) != 1) {
-        db_res_free(r);
-        return sm_errf(err, SM_EINTERNAL, "audit: chain head %s not found after creating it", e.chain);
-    }
-    int64_t seq = db_res_int(r, 0, 0) + 1;
-    size_t hl = 0;
-    rc = db_res_bytea_into(r, 0, 1, e.prev, HL, &hl, err);
-    e.at_us = db_res_int(r, 0, 2);
-    db_res_free(r);
-    if (rc != SM_OK || hl != HL)
-        return rc != SM_OK ? rc : sm_errf(err, SM_EDB, "audit: chain head %s has a malformed hash", e.chain);
-    e.seq = seq;
-    if (entry_hash_at(&e, seq, e.hash) != 0)
-        return sm_errf(err, SM_ENOMEM, "audit: out of memory");
-    db_params_init(&p);
-    db_p_text(&p, e.chain);
-    db_p_int(&p, e.seq);
-    db_p_int(&p, e.at_us);
-    db_p_text(&p, e.node);
-    db_p_text(&p, e.actor);
-    db_p_text(&p, e.action);
-    db_p_text(&p, e.object);
-    db_p_text(&p, e.outcome);
-    db_p_text(&p, e.details);
-    db_p_bytea(&p, e.prev, HL);
-    db_p_bytea(&p, e.hash, HL);
-    return db_exec(c, &q_append, &p, NULL, err);
+    sm_buf_free(&head);
+    sm_buf_free(&fields);
+    return rc;
 }
 
 sm_rc db_audit_append(db_conn *c, const char *actor, const char *action, const char *object, const char *outcome,

@@ -227,6 +227,86 @@ static void test_concurrent_appends_one_chain(void **state)
     db_pool_close(p);
 }
 
+/* Appends in a transaction that rolls back leave the head where the last commit left it; the next
+ * append (same connection, in or out of a transaction) continues from there; so does an append after
+ * the session was cut and after another connection appended to the same chain in between; the
+ * statement's hash matches the verifier's (multi-byte text included) and at_us is the database clock. */
+static void test_append_rollback_reconnect(void **state)
+{
+    char ci[600];
+    db_pool *p = fresh(ci, sizeof ci);
+    db_conn *a, *b;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take_lane(p, "test/rb", &a, &err), SM_OK);
+    append_n(a, 3, "before");
+    /* several appends in one transaction, rolled back */
+    assert_int_equal(db_begin(a, &err), SM_OK);
+    append_n(a, 4, "rolled.back");
+    assert_int_equal(scalar(a, "SELECT seq FROM audit_chain WHERE chain = 'test/rb'"), 7);
+    db_rollback(a);
+    assert_int_equal(scalar(a, "SELECT seq FROM audit_chain WHERE chain = 'test/rb'"), 3);
+    /* the next append, inside a transaction, then one on its own */
+    assert_int_equal(db_begin(a, &err), SM_OK);
+    assert_int_equal(db_audit_append(a, "mno:1.2.3", "after.rollback", "obj", "ok", "Zürich — 東京", &err), SM_OK);
+    assert_int_equal(db_audit_append(a, "mno:1.2.3", "after.rollback", "obj", "ok", "", &err), SM_OK);
+    assert_int_equal(db_commit(a, &err), SM_OK);
+    append_n(a, 1, "after.commit");
+    assert_int_equal(scalar(a, "SELECT count(*) FROM audit_log WHERE chain = 'test/rb' AND action = 'rolled.back'"),
+                     0);
+    /* a failed statement in the transaction (the append's own or another's) rolls it all back */
+    assert_int_equal(db_begin(a, &err), SM_OK);
+    append_n(a, 2, "failed.tx");
+    db_stmt bad = {"SELECT 1/0", 0, 0};
+    assert_int_not_equal(db_exec(a, &bad, NULL, NULL, &err), SM_OK);
+    assert_int_not_equal(db_commit(a, &err), SM_OK);
+    sm_err_clear(&err);
+    append_n(a, 1, "after.failed");
+    /* the session cut between two appends (the server ends it): the next one reconnects and chains on */
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", db_conn_backend_pid(a));
+    assert_int_equal(testpg_sql(ci, sql), 0);
+    append_n(a, 1, "after.reconnect");
+    /* ... and cut inside a transaction that appended: nothing of it stays, the chain goes on */
+    assert_int_equal(db_begin(a, &err), SM_OK);
+    append_n(a, 1, "lost.tx");
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", db_conn_backend_pid(a));
+    assert_int_equal(testpg_sql(ci, sql), 0);
+    assert_int_not_equal(db_audit_append(a, "x", "lost.tx", "obj", "ok", NULL, &err), SM_OK);
+    sm_err_clear(&err);
+    assert_int_not_equal(db_commit(a, &err), SM_OK);
+    sm_err_clear(&err);
+    append_n(a, 1, "after.lost");
+    /* another connection on the same chain name appends in between */
+    assert_int_equal(db_pool_take_lane(p, "test/rb", &b, &err), SM_OK);
+    append_n(b, 2, "other.writer");
+    append_n(a, 1, "after.other");
+    assert_int_equal(scalar(a, "SELECT seq FROM audit_chain WHERE chain = 'test/rb'"), 12);
+    assert_int_equal(scalar(a, "SELECT count(*) FROM audit_log WHERE chain = 'test/rb'"), 12);
+    assert_int_equal(scalar(a, "SELECT count(*) FROM audit_log WHERE chain = 'test/rb' AND action IN "
+                               "('rolled.back', 'failed.tx', 'lost.tx')"),
+                     0);
+    /* the database clock: within a minute of the server's now */
+    assert_int_equal(scalar(a, "SELECT count(*) FROM audit_log WHERE chain = 'test/rb' AND abs(at_us - "
+                               "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint) > 60000000"),
+                     0);
+    db_audit_report rep;
+    assert_int_equal(db_audit_verify(a, &rep, &err), SM_OK);
+    assert_int_equal(rep.entries, MIGR + 12);
+    checkpoint(a);
+    assert_int_equal(db_audit_verify(a, &rep, &err), SM_OK);
+    assert_int_equal(rep.uncovered, 0);
+    /* a changed multi-byte detail is still caught (the hash covers its bytes) */
+    assert_int_equal(testpg_sql(ci, "ALTER TABLE audit_log DISABLE TRIGGER USER; "
+                                    "UPDATE audit_log SET details = 'Zurich — 東京' WHERE details = 'Zürich — 東京'"),
+                     0);
+    assert_int_equal(db_audit_verify(a, &rep, &err), SM_EVERIFY);
+    assert_string_equal(rep.bad_chain, "test/rb");
+    assert_int_equal(rep.bad_seq, 4);
+    db_pool_give(a);
+    db_pool_give(b);
+    db_pool_close(p);
+}
+
 static void test_checkpoint_policy(void **state)
 {
     char ci[600];
@@ -579,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_append_verify_and_coverage),
         cmocka_unit_test(test_audit_failure_stops_action),
         cmocka_unit_test(test_concurrent_appends_one_chain),
+        cmocka_unit_test(test_append_rollback_reconnect),
         cmocka_unit_test(test_checkpoint_policy),
         cmocka_unit_test(test_tamper_update),
         cmocka_unit_test(test_tamper_delete),
