@@ -103,14 +103,15 @@ static void h_call_end(void *ctx, void *worker, bool ok)
     }
 }
 
-static es_idem_state h_idem_begin(void *ctx, void *worker, const char *requester, const char *key, char **stored)
+static es_idem_state h_idem_begin(void *ctx, void *worker, const char *requester, const char *kf, const char *km,
+                                  char **stored, int *which)
 {
     (void)ctx;
     db_conn *c = wdb(worker);
     db_idem r;
     memset(&r, 0, sizeof r);
     sm_err err = {0};
-    if (!c || db_idem_begin(c, requester, key, &r, &err) != SM_OK) {
+    if (!c || db_idem_begin2(c, requester, kf, km, &r, which, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_ERR, "net", "idem_failed", "requester=%s error=%s", requester, SM_LOGQ(q, c ? err.msg : "no database"));
         return ES_IDEM_NEW;
@@ -129,12 +130,13 @@ static es_idem_state h_idem_begin(void *ctx, void *worker, const char *requester
     return st;
 }
 
-static void h_idem_complete(void *ctx, void *worker, const char *requester, const char *key, const char *stored)
+static void h_idem_complete(void *ctx, void *worker, const char *requester, const char *kf, const char *km,
+                            const char *stored)
 {
     (void)ctx;
     db_conn *c = wdb(worker);
     sm_err err = {0};
-    if (c && db_idem_complete(c, requester, key, (const uint8_t *)stored, strlen(stored), &err) != SM_OK &&
+    if (c && db_idem_complete2(c, requester, kf, km, (const uint8_t *)stored, strlen(stored), &err) != SM_OK &&
         err.code != SM_ESTATE) {
         char q[600];
         sm_log(SM_LOG_ERR, "net", "idem_complete_failed", "requester=%s error=%s", requester, SM_LOGQ(q, err.msg));

@@ -28,6 +28,13 @@ typedef struct db_idem {
  * A rolled-back first attempt leaves no key behind (the retry is then NEW). */
 sm_rc db_idem_begin(db_conn *c, const char *requester, const char *call_id, db_idem *out, sm_err *err);
 
+/* The two keys of one call (its FunctionCallIdentifier and its MessageID; either may be NULL or "")
+ * in one statement, with the rule the server applies: key1 is inserted-or-returned; key2 only when
+ * key1 is absent or new. *out is the first key found already (key1, else key2: *which = 1 or 2), or
+ * NEW (*which = 0) when every key given is now taken by this transaction. */
+sm_rc db_idem_begin2(db_conn *c, const char *requester, const char *key1, const char *key2, db_idem *out,
+                     int *which, sm_err *err);
+
 /* Links the procedure the request started (same transaction as db_idem_begin). */
 sm_rc db_idem_set_proc(db_conn *c, const char *requester, const char *call_id, int64_t proc_id, sm_err *err);
 
@@ -35,6 +42,11 @@ sm_rc db_idem_set_proc(db_conn *c, const char *requester, const char *call_id, i
  * transaction that ends the procedure). SM_ESTATE if it was completed already. */
 sm_rc db_idem_complete(db_conn *c, const char *requester, const char *call_id, const uint8_t *response, size_t len,
                        sm_err *err);
+
+/* db_idem_complete for both keys of a call in one statement (NULL or "" = no such key); SM_ESTATE if
+ * any of them was not pending (the others are completed all the same). */
+sm_rc db_idem_complete2(db_conn *c, const char *requester, const char *key1, const char *key2,
+                        const uint8_t *response, size_t len, sm_err *err);
 
 /* Forgets keys older than max_age_s (retention of the dedup window); *removed may be NULL. */
 sm_rc db_idem_purge(db_conn *c, long max_age_s, long *removed, sm_err *err);

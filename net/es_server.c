@@ -144,24 +144,42 @@ static void mem_complete(es_server *s, const char *k, const char *v)
     pthread_mutex_unlock(&s->mu);
 }
 
-static es_idem_state idem_begin(es_server *s, void *w, const char *req, const char *key, char **out)
+static es_idem_state mem_begin_key(es_server *s, const char *req, const char *key, char **out)
 {
-    if (s->cfg.hooks.idem_begin)
-        return s->cfg.hooks.idem_begin(s->cfg.hooks.ctx, w, req, key, out);
     char k[700];
     snprintf(k, sizeof k, "%s|%s", req, key);
     return mem_begin(s, k, out);
 }
 
-static void idem_complete(es_server *s, void *w, const char *req, const char *key, const char *val)
+/* the call's keys (kf, km; "" = none): km is taken only when kf is absent or new; *which = whose state */
+static es_idem_state idem_begin(es_server *s, void *w, const char *req, const char *kf, const char *km, char **out,
+                                int *which)
+{
+    *which = 0;
+    if (s->cfg.hooks.idem_begin)
+        return s->cfg.hooks.idem_begin(s->cfg.hooks.ctx, w, req, kf, km, out, which);
+    es_idem_state st = ES_IDEM_NEW;
+    if (kf[0] && (st = mem_begin_key(s, req, kf, out)) != ES_IDEM_NEW)
+        *which = 1;
+    if (st == ES_IDEM_NEW && km[0] && (st = mem_begin_key(s, req, km, out)) != ES_IDEM_NEW)
+        *which = 2;
+    return st;
+}
+
+static void idem_complete(es_server *s, void *w, const char *req, const char *kf, const char *km, const char *val)
 {
     if (s->cfg.hooks.idem_complete) {
-        s->cfg.hooks.idem_complete(s->cfg.hooks.ctx, w, req, key, val);
+        s->cfg.hooks.idem_complete(s->cfg.hooks.ctx, w, req, kf, km, val);
         return;
     }
     char k[700];
-    snprintf(k, sizeof k, "%s|%s", req, key);
-    mem_complete(s, k, val);
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? km : kf;
+        if (!key[0])
+            continue;
+        snprintf(k, sizeof k, "%s|%s", req, key);
+        mem_complete(s, k, val);
+    }
 }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
@@ -427,13 +445,11 @@ static void job_run(void *worker, void *arg)
         snprintf(km, sizeof km, "mid:%s", m.hdr.message_id);
     char *stored = NULL;
     es_idem_state ist = ES_IDEM_NEW;
-    if (kf[0])
-        ist = idem_begin(s, worker, j->peer.id, kf, &stored);
-    if (ist == ES_IDEM_NEW && km[0]) {
-        ist = idem_begin(s, worker, j->peer.id, km, &stored);
-        if (ist == ES_IDEM_DONE && kf[0])
-            idem_complete(s, worker, j->peer.id, kf, stored);
-    }
+    int which = 0;
+    if (kf[0] || km[0])
+        ist = idem_begin(s, worker, j->peer.id, kf, km, &stored, &which);
+    if (ist == ES_IDEM_DONE && which == 2 && kf[0])
+        idem_complete(s, worker, j->peer.id, kf, "", stored);
     if (ist == ES_IDEM_PENDING) {
         __atomic_add_fetch(&s->st.replayed, 1, __ATOMIC_RELAXED);
         if (m.kind == ES_KIND_REQUEST && m.fn->mode == ES_SYNC) {
@@ -503,7 +519,7 @@ static void job_run(void *worker, void *arg)
         sm_buf_printf(&v, "%sack", qn);
         sm_buf_append_byte(&v, 0);
         if (km[0] && !v.failed)
-            idem_complete(s, worker, j->peer.id, km, (const char *)v.data);
+            idem_complete(s, worker, j->peer.id, "", km, (const char *)v.data);
         sm_buf_free(&v);
         es_value_free(call.out);
         goto out;
@@ -552,12 +568,8 @@ static void job_run(void *worker, void *arg)
         es_value_free(call.out);
     }
     sm_buf_append_byte(&v, 0);
-    if (!v.failed) {
-        if (kf[0])
-            idem_complete(s, worker, j->peer.id, kf, (const char *)v.data);
-        if (km[0])
-            idem_complete(s, worker, j->peer.id, km, (const char *)v.data);
-    }
+    if (!v.failed && (kf[0] || km[0]))
+        idem_complete(s, worker, j->peer.id, kf, km, (const char *)v.data);
     sm_buf_free(&v);
 out:
     if (in_tx)

@@ -55,11 +55,15 @@ typedef struct es_hooks {
     bool (*call_begin)(void *ctx, void *worker);
     void (*call_end)(void *ctx, void *worker, bool ok);
     void (*audit)(void *ctx, void *worker, const es_audit_rec *rec);
-    /* replay detection keyed by (requester, key), key "fcid:<FunctionCallIdentifier>" or "mid:<MessageID>":
-     * NEW takes the key (a concurrent duplicate then sees PENDING), DONE returns the stored answer
-     * (malloc'd) — the shape of db/idem.h (db_idem_begin / db_idem_complete) */
-    es_idem_state (*idem_begin)(void *ctx, void *worker, const char *requester, const char *key, char **stored);
-    void (*idem_complete)(void *ctx, void *worker, const char *requester, const char *key, const char *stored);
+    /* replay detection keyed by (requester, key), a call's keys "fcid:<FunctionCallIdentifier>" and
+     * "mid:<MessageID>" ("" = the call has none) taken together: the MessageID's only when the fcid's is
+     * absent or new. NEW takes the keys (a concurrent duplicate then sees PENDING), DONE returns the
+     * stored answer (malloc'd) and *which says whose (1 = the fcid's, 2 = the MessageID's); complete
+     * stores the answer under both — the shape of db/idem.h (db_idem_begin2 / db_idem_complete2) */
+    es_idem_state (*idem_begin)(void *ctx, void *worker, const char *requester, const char *kf, const char *km,
+                                char **stored, int *which);
+    void (*idem_complete)(void *ctx, void *worker, const char *requester, const char *kf, const char *km,
+                          const char *stored);
     sm_rc (*outbox_enqueue)(void *ctx, void *worker, const es_outbound *o, sm_err *err);
     void *ctx;
 } es_hooks;

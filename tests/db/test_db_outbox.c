@@ -384,6 +384,145 @@ static void test_idempotent_concurrent(void **state)
     db_pool_give(c);
 }
 
+/* A call's two keys (fcid, MessageID) in one statement: one begin, one completion. */
+static db_idem_state pair(db_conn *c, const char *kf, const char *km, const char *answer, bool fail, int *which,
+                          char *got, size_t cap)
+{
+    sm_err err = {0};
+    db_idem r;
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    if (db_idem_begin2(c, "mno7", kf, km, &r, which, &err) != SM_OK)
+        fail_msg("%s", err.msg);
+    db_idem_state st = r.state;
+    if (st == DB_IDEM_NEW) {
+        assert_int_equal(*which, 0);
+        if (answer && db_idem_complete2(c, "mno7", kf, km, (const uint8_t *)answer, strlen(answer), &err) != SM_OK)
+            fail_msg("%s", err.msg);
+        snprintf(got, cap, "%s", answer ? answer : "");
+    } else if (st == DB_IDEM_DONE) {
+        snprintf(got, cap, "%.*s", (int)r.response_len, (const char *)r.response);
+    } else {
+        snprintf(got, cap, "pending");
+    }
+    db_idem_clear(&r);
+    if (fail)
+        db_rollback(c);
+    else
+        assert_int_equal(db_commit(c, &err), SM_OK);
+    return st;
+}
+
+static long keys(db_conn *c, const char *call_id, const char *state)
+{
+    char q[200];
+    snprintf(q, sizeof q, "SELECT count(*) FROM idem WHERE requester = 'mno7' AND call_id = '%s' AND state = '%s'",
+             call_id, state);
+    return scalar(c, q);
+}
+
+static void test_idempotent_pair(void **state)
+{
+    db_conn *c;
+    sm_err err = {0};
+    char got[128];
+    int which = -1;
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    /* both new: both taken, both completed with the answer */
+    assert_int_equal(pair(c, "fcid:A", "mid:1", "<a/>", false, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(keys(c, "fcid:A", "done") + keys(c, "mid:1", "done"), 2);
+    /* the same call again: the fcid's answer */
+    assert_int_equal(pair(c, "fcid:A", "mid:1", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_int_equal(which, 1);
+    assert_string_equal(got, "<a/>");
+    /* a replayed fcid with a new MessageID: answered, and the new MessageID is not taken */
+    assert_int_equal(pair(c, "fcid:A", "mid:2", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_int_equal(which, 1);
+    assert_int_equal(keys(c, "mid:2", "pending") + keys(c, "mid:2", "done"), 0);
+    /* a new fcid with a used MessageID: the MessageID's answer (the fcid is taken, pending) */
+    assert_int_equal(pair(c, "fcid:B", "mid:1", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_int_equal(which, 2);
+    assert_string_equal(got, "<a/>");
+    assert_int_equal(keys(c, "fcid:B", "pending"), 1);
+    /* async: accepted, no answer yet; a replay sees it pending, then its late answer */
+    assert_int_equal(pair(c, "fcid:C", "mid:3", NULL, false, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(pair(c, "fcid:C", "mid:4", NULL, false, &which, got, sizeof got), DB_IDEM_PENDING);
+    assert_int_equal(which, 1);
+    assert_int_equal(db_idem_complete2(c, "mno7", "fcid:C", "mid:3", (const uint8_t *)"<late/>", 7, &err), SM_OK);
+    assert_int_equal(pair(c, "fcid:C", "mid:3", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_string_equal(got, "<late/>");
+    /* completing keys of which one is no longer pending: SM_ESTATE, the pending one is completed */
+    assert_int_equal(pair(c, "fcid:D", "mid:5", NULL, false, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(db_idem_complete2(c, "mno7", "fcid:D", "mid:1", (const uint8_t *)"<d/>", 4, &err), SM_ESTATE);
+    sm_err_clear(&err);
+    assert_int_equal(keys(c, "fcid:D", "done") + keys(c, "mid:5", "pending"), 2);
+    /* only one key (a notification's MessageID; a request without one) */
+    assert_int_equal(pair(c, "", "mid:6", "ack", false, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(pair(c, NULL, "mid:6", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_int_equal(which, 2);
+    assert_string_equal(got, "ack");
+    assert_int_equal(pair(c, "fcid:E", NULL, "<e/>", false, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(pair(c, "fcid:E", "", NULL, false, &which, got, sizeof got), DB_IDEM_DONE);
+    assert_int_equal(which, 1);
+    /* a first attempt that rolled back leaves neither key */
+    assert_int_equal(pair(c, "fcid:F", "mid:7", "<f/>", true, &which, got, sizeof got), DB_IDEM_NEW);
+    assert_int_equal(keys(c, "fcid:F", "pending") + keys(c, "mid:7", "pending"), 0);
+    assert_int_equal(pair(c, "fcid:F", "mid:7", "<f2/>", false, &which, got, sizeof got), DB_IDEM_NEW);
+    /* no key at all, or outside a transaction: refused */
+    db_idem r;
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_idem_begin2(c, "mno7", NULL, "", &r, &which, &err), SM_EINVAL);
+    sm_err_clear(&err);
+    db_rollback(c);
+    assert_int_equal(db_idem_begin2(c, "mno7", "fcid:G", "mid:8", &r, &which, &err), SM_ESTATE);
+    sm_err_clear(&err);
+    db_pool_give(c);
+}
+
+struct pair_racer {
+    const char *kf, *km;
+    db_idem_state st;
+    char got[64];
+    pthread_barrier_t *b;
+};
+
+static void *pair_racer(void *arg)
+{
+    struct pair_racer *r = arg;
+    db_conn *c;
+    sm_err err = {0};
+    int which;
+    if (db_pool_take(POOL, &c, &err) != SM_OK)
+        return NULL;
+    db_connect(c, &err);
+    pthread_barrier_wait(r->b);
+    r->st = pair(c, r->kf, r->km, "<first/>", false, &which, r->got, sizeof r->got);
+    db_pool_give(c);
+    return NULL;
+}
+
+/* The same call twice at once, both keys, and a retry that reuses only the MessageID: one runs. */
+static void test_idempotent_pair_concurrent(void **state)
+{
+    for (int round = 0; round < 20; round++) {
+        char kf[32], kf2[32], km[32];
+        snprintf(kf, sizeof kf, "fcid:prace-%d", round);
+        snprintf(kf2, sizeof kf2, "fcid:prace-%d-other", round);
+        snprintf(km, sizeof km, "mid:prace-%d", round);
+        pthread_barrier_t b;
+        pthread_barrier_init(&b, NULL, 2);
+        struct pair_racer r[2] = {{kf, km, 0, "", &b}, {round % 2 ? kf2 : kf, km, 0, "", &b}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, pair_racer, &r[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&b);
+        assert_int_equal((r[0].st == DB_IDEM_NEW) + (r[1].st == DB_IDEM_NEW), 1);
+        assert_string_equal(r[0].got, "<first/>");
+        assert_string_equal(r[1].got, "<first/>");
+    }
+}
+
 /* ---- wake-ups: the commit hook and NOTIFY ---- */
 
 static int g_hook_calls;
@@ -506,6 +645,8 @@ int main(void)
         cmocka_unit_test(test_two_senders_each_message_once),
         cmocka_unit_test(test_idempotent_replays),
         cmocka_unit_test(test_idempotent_concurrent),
+        cmocka_unit_test(test_idempotent_pair),
+        cmocka_unit_test(test_idempotent_pair_concurrent),
         cmocka_unit_test(test_commit_hook_and_notify),
         cmocka_unit_test(test_listener_after_restart),
     };
