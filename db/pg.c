@@ -774,9 +774,13 @@ static PGresult *pipeline_begin(db_conn *c, const char *name, const db_params *p
     }
     bool begun = rb && PQresultStatus(rb) == PGRES_COMMAND_OK;
     PQclear(rb);
-    if (!PQexitPipelineMode(pg) || PQstatus(pg) != CONNECTION_OK) {
-        if (begun && rs)
+    bool exited = PQexitPipelineMode(pg);
+    if (!exited || PQstatus(pg) != CONNECTION_OK) {
+        if (begun && rs && PQstatus(pg) != CONNECTION_OK)
             return rs; /* lost after BEGIN: the statement's error reports it */
+        /* still in pipeline mode on a live session (every later call would fail), or lost before BEGIN
+         * ran: drop the session; the caller sends BEGIN alone on a new one and runs its first statement
+         * there (nothing of this transaction was committed, nothing of it reached the caller) */
         PQclear(rs);
         db_disconnect(c); /* the pipeline's state is unknown: start over (nothing was committed) */
         c->in_tx = c->begin_pending = true;

@@ -204,13 +204,17 @@ static sm_rc lock_eis(step *s, sm_err *err)
 /* A CreateISDP that fails after its INSTALL may have reached the card (the PoR or the session's answer
  * lost, a retransmission refused as a replay, the deadline passed with the packet out) leaves the
  * outcome unknown: the ISD-P may exist on the card while the EIS forgets it. A cleanup procedure
- * deletes that AID on the card (DELETE with related objects; 6A88 = never made), queued behind nothing
- * of this eUICC's, so it runs before any later command that could reuse the AID. */
+ * deletes that AID on the card (DELETE with related objects; 6A88 = never made); a later CreateISDP of
+ * the eUICC waits until it has ended (smsr_op_cleanup_pending), so the AID it is given cannot be the one the
+ * cleanup deletes. */
 static bool install_maybe_ran(const outcome *oc)
 {
-    if (!oc->r.maybe_ran || oc->r.status == ES5_OK || oc->r.status == ES5_SECURITY || oc->r.status == ES5_CANCELLED)
-        return false; /* never left, answered (a refusal has its SW), or the card refused the packet itself */
-    return oc->r.status == ES5_EXPIRED || oc->rs.n == 0; /* no R-APDU: the outcome is not known */
+    if (!oc->r.maybe_ran || oc->r.status == ES5_OK || oc->r.status == ES5_CANCELLED)
+        return false; /* never left, or answered (a refusal has its SW) */
+    /* no R-APDU: the outcome is not known. That includes security refusals: a PoR 02 may refuse an
+     * SMSC's duplicate of a packet the card ran, a PoR whose CC fails may report one it ran; a
+     * needless cleanup costs one DELETE answered 6A88 */
+    return oc->r.status == ES5_EXPIRED || oc->rs.n == 0;
 }
 
 static sm_rc start_cleanup(step *s, sm_err *err)
@@ -233,8 +237,18 @@ static sm_rc start_cleanup(step *s, sm_err *err)
 
 static sm_rc createisdp_send(step *s, sm_err *err)
 {
+    bool pending = false;
+    sm_rc rc = smsr_op_cleanup_pending(s->c, s->row.eid, &pending, err);
+    if (rc != SM_OK)
+        return rc;
+    if (pending) {
+        s->nx->kind = DB_NEXT_STEP;
+        snprintf(s->nx->step, sizeof s->nx->step, "send");
+        s->nx->delay_ms = 1000;
+        return SM_OK;
+    }
     db_euicc e;
-    sm_rc rc = db_eis_get(s->c, s->row.eid, &e, err);
+    rc = db_eis_get(s->c, s->row.eid, &e, err);
     if (rc != SM_OK)
         return rc;
     sm_buf b;

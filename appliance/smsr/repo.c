@@ -310,3 +310,17 @@ sm_rc smsr_op_switch_before(db_conn *c, const char *eid, int64_t proc_id, bool *
     db_res_free(r);
     return rc;
 }
+
+DB_STMT(q_cleanup_pending, 1, "SELECT 1 FROM smsr_op WHERE eid = $1 AND op = 'Cleanup' LIMIT 1");
+
+sm_rc smsr_op_cleanup_pending(db_conn *c, const char *eid, bool *pending, sm_err *err)
+{
+    db_params p;
+    db_params_init(&p);
+    db_p_text(&p, eid);
+    db_res *r = NULL;
+    sm_rc rc = db_exec(c, &q_cleanup_pending, &p, &r, err);
+    *pending = rc == SM_OK && db_res_rows(r) > 0;
+    db_res_free(r);
+    return rc;
+}

@@ -71,6 +71,9 @@ sm_rc smsr_op_del(db_conn *c, int64_t proc_id, sm_err *err);
 sm_rc smsr_op_switch_pending(db_conn *c, const char *eid, int64_t *proc_id, sm_err *err);
 /* Whether a profile switch older than proc_id is still running on the eUICC. */
 sm_rc smsr_op_switch_before(db_conn *c, const char *eid, int64_t proc_id, bool *older, sm_err *err);
+/* Whether a Cleanup procedure of the eUICC (deleting an ISD-P a failed CreateISDP may have left) has not
+ * ended yet: a CreateISDP waits for it, since the AID it would be given may be the one being deleted. */
+sm_rc smsr_op_cleanup_pending(db_conn *c, const char *eid, bool *pending, sm_err *err);
 void smsr_oprow_clear(smsr_oprow *r);
 
 #endif

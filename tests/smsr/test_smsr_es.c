@@ -1209,17 +1209,39 @@ static void test_createisdp_unknown_outcome_cleaned_up(void **state)
     for (char *q = aid; *q; q++)
         *q = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
     assert_non_null(strstr(sc, aid));
+    /* the SM-DP's retry while the cleanup runs: its CreateISDP waits (it would get the same AID) */
+    char f[512];
+    snprintf(f, sizeof f,
+             "<rps:Eid>%s</rps:Eid><rps:Iccid>8988299000000000204</rps:Iccid><rps:Mno-id>%s</rps:Mno-id>"
+             "<rps:RequiredMemory>4096</rps:RequiredMemory><rps:MoreToDo>true</rps:MoreToDo>",
+             EID2, MNO_ID);
+    tresp r = soap("smdp", 3, "ES3-CreateISDPRequest", f);
+    expect(&r, 202, NULL);
+    run_engine();
+    assert_int_equal(NSUB, c + 1);
     /* the card never made it: 6A88, done, nobody answered */
     outbox_mark();
     wake(c, ES5_CARD_ERROR, "800101 23026a88", "6A88");
     run_engine();
     assert_int_equal(outbox("ES3.DeleteISDPResponse", NULL, NULL) + outbox("ES3.CreateISDPResponse", NULL, NULL), 0);
     assert_int_equal(audits("smsr.Cleanup", "ok"), cl0 + 1);
+    /* then the retry goes, with that AID */
+    for (int i = 0; i < 100 && NSUB == c + 1; i++) {
+        usleep(50000);
+        run_engine();
+    }
+    assert_int_equal(NSUB, c + 2);
+    assert_string_equal(SUBS[c + 1].label, "CreateISDP");
+    assert_non_null(strstr(hexs(SUBS[c + 1].script, SUBS[c + 1].slen), aid));
+    wake(c + 1, ES5_OK, "800101230290 00", NULL);
+    run_engine();
+    assert_false(profile_gone("8988299000000000204"));
     char st[16], step[64];
     proc_state(SUBS[c].proc, st, step);
     assert_string_equal(st, "done");
     /* an error whose script never reached the card: no cleanup */
     s = create_isdp(EID2, "8988299000000000205", MNO_ID, 4096);
+    outbox_mark();
     wake_ran(s, ES5_EXPIRED, NULL, "not sent before the deadline", false);
     run_engine();
     assert_int_equal(NSUB, s + 1);
