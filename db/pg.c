@@ -383,6 +383,35 @@ int db_conn_backend_pid(const db_conn *c) { return db_connected(c) ? PQbackendPI
 
 int db_server_version(const db_conn *c) { return db_connected(c) ? PQserverVersion(c->pg) : 0; }
 
+/* A session to the pool's server (its conninfo, password, connect timeout) under application name app,
+ * notices silenced; what names the connection in an error (e.g. "listener "). */
+static sm_rc open_session(const db_pool *p, const char *app, const char *what, PGconn **out, sm_err *err)
+{
+    *out = NULL;
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%u", p->connect_timeout_s);
+    const char *kw[6], *val[6];
+    int n = 0;
+    kw[n] = "dbname", val[n++] = p->conninfo;
+    kw[n] = "fallback_application_name", val[n++] = app;
+    kw[n] = "connect_timeout", val[n++] = timeout;
+    if (p->password)
+        kw[n] = "password", val[n++] = p->password;
+    kw[n] = NULL, val[n] = NULL;
+    PGconn *pg = PQconnectdbParams(kw, val, 1);
+    if (!pg)
+        return sm_errf(err, SM_ENOMEM, "database: out of memory connecting");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char m[400];
+        oneline(PQerrorMessage(pg), m, sizeof m);
+        PQfinish(pg);
+        return sm_errf(err, SM_EDB, "database: %scannot connect to %s: %s", what, p->target, m);
+    }
+    PQsetNoticeProcessor(pg, notice_sink, NULL);
+    *out = pg;
+    return SM_OK;
+}
+
 void db_disconnect(db_conn *c)
 {
     if (c->pg)
@@ -402,27 +431,12 @@ sm_rc db_connect(db_conn *c, sm_err *err)
     if (!p->configured)
         return sm_errf(err, SM_ESTATE, "database: not configured yet");
     db_disconnect(c);
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%u", p->connect_timeout_s);
-    const char *kw[6], *val[6];
-    int n = 0;
-    kw[n] = "dbname", val[n++] = p->conninfo;
-    kw[n] = "fallback_application_name", val[n++] = p->app_name;
-    kw[n] = "connect_timeout", val[n++] = timeout;
-    if (p->password)
-        kw[n] = "password", val[n++] = p->password;
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *pg = PQconnectdbParams(kw, val, 1);
-    if (!pg)
-        return sm_errf(err, SM_ENOMEM, "database: out of memory connecting");
-    if (PQstatus(pg) != CONNECTION_OK) {
-        char m[400];
-        oneline(PQerrorMessage(pg), m, sizeof m);
-        PQfinish(pg);
+    PGconn *pg = NULL;
+    sm_rc rc = open_session(p, p->app_name, "", &pg, err);
+    if (rc != SM_OK) {
         c->lost = true;
-        return sm_errf(err, SM_EDB, "database: cannot connect to %s: %s", p->target, m);
+        return rc;
     }
-    PQsetNoticeProcessor(pg, notice_sink, NULL);
     /* a transaction left open by a stuck client must not hold locks (chain heads, procedures) forever */
     PGresult *r = PQexec(pg, "SET idle_in_transaction_session_timeout = '120s'");
     ExecStatusType st = PQresultStatus(r);
@@ -1077,27 +1091,13 @@ sm_rc db_listener_open(db_pool *p, const char *channel, db_listener **out, sm_er
         return sm_errf(err, SM_EINVAL, "database: bad notification channel name");
     if (!p || !p->configured)
         return sm_errf(err, SM_ESTATE, "database: not configured yet");
-    char timeout[16], app[160];
-    snprintf(timeout, sizeof timeout, "%u", p->connect_timeout_s);
+    char app[160];
     snprintf(app, sizeof app, "%s-listen", p->app_name);
-    const char *kw[6], *val[6];
-    int n = 0;
-    kw[n] = "dbname", val[n++] = p->conninfo;
-    kw[n] = "fallback_application_name", val[n++] = app;
-    kw[n] = "connect_timeout", val[n++] = timeout;
-    if (p->password)
-        kw[n] = "password", val[n++] = p->password;
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *pg = PQconnectdbParams(kw, val, 1);
-    if (!pg)
-        return sm_errf(err, SM_ENOMEM, "database: out of memory connecting");
+    PGconn *pg = NULL;
+    sm_rc rc = open_session(p, app, "listener ", &pg, err);
+    if (rc != SM_OK)
+        return rc;
     char m[400];
-    if (PQstatus(pg) != CONNECTION_OK) {
-        oneline(PQerrorMessage(pg), m, sizeof m);
-        PQfinish(pg);
-        return sm_errf(err, SM_EDB, "database: listener cannot connect to %s: %s", p->target, m);
-    }
-    PQsetNoticeProcessor(pg, notice_sink, NULL);
     char sql[80];
     snprintf(sql, sizeof sql, "LISTEN %s", channel); /* an identifier checked above, never input */
     PGresult *r = PQexec(pg, sql);
