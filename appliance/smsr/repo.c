@@ -298,29 +298,29 @@ sm_rc smsr_op_switch_pending(db_conn *c, const char *eid, int64_t *proc_id, sm_e
     return rc;
 }
 
-sm_rc smsr_op_switch_before(db_conn *c, const char *eid, int64_t proc_id, bool *older, sm_err *err)
+/* Whether a query of the eUICC's operations (eid, and proc_id when > 0) finds a row. */
+static sm_rc any_op(db_conn *c, db_stmt *q, const char *eid, int64_t proc_id, bool *found, sm_err *err)
 {
     db_params p;
     db_params_init(&p);
     db_p_text(&p, eid);
-    db_p_int(&p, proc_id);
+    if (proc_id > 0)
+        db_p_int(&p, proc_id);
     db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_op_before, &p, &r, err);
-    *older = rc == SM_OK && db_res_rows(r) > 0;
+    sm_rc rc = db_exec(c, q, &p, &r, err);
+    *found = rc == SM_OK && db_res_rows(r) > 0;
     db_res_free(r);
     return rc;
+}
+
+sm_rc smsr_op_switch_before(db_conn *c, const char *eid, int64_t proc_id, bool *older, sm_err *err)
+{
+    return any_op(c, &q_op_before, eid, proc_id, older, err);
 }
 
 DB_STMT(q_cleanup_pending, 1, "SELECT 1 FROM smsr_op WHERE eid = $1 AND op = 'Cleanup' LIMIT 1");
 
 sm_rc smsr_op_cleanup_pending(db_conn *c, const char *eid, bool *pending, sm_err *err)
 {
-    db_params p;
-    db_params_init(&p);
-    db_p_text(&p, eid);
-    db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_cleanup_pending, &p, &r, err);
-    *pending = rc == SM_OK && db_res_rows(r) > 0;
-    db_res_free(r);
-    return rc;
+    return any_op(c, &q_cleanup_pending, eid, 0, pending, err);
 }
