@@ -18,6 +18,7 @@
 #include "db/outbox.h"
 #include "tests/support/nettest.h"
 #include "tests/support/testpg.h"
+#include "tests/support/workers.h"
 
 #define SOAP "application/soap+xml; charset=utf-8"
 #define EID "89001012012341234012345678901224"
@@ -30,21 +31,6 @@ static int g_calls, g_cb;
 static char g_cb_relates[256];
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-
-static sm_rc w_init(sm_worker *w, void *ctx, sm_err *err)
-{
-    db_conn *c = NULL;
-    sm_rc rc = db_pool_take(POOL, &c, err);
-    w->db = c;
-    return rc;
-}
-
-static void w_fini(sm_worker *w, void *ctx)
-{
-    if (w->db)
-        db_pool_give(w->db);
-    w->db = NULL;
-}
 
 static void h_geteis(es_call *c, void *arg)
 {
@@ -74,14 +60,13 @@ static void bind_all(es_server *s, void *arg)
     es_server_bind(s, "ES3.CreateISDP", ES_KIND_RESPONSE, h_createisdp_cb, NULL, &err);
 }
 
-static const sm_worker_hook WH = {.name = "db", .init = w_init, .fini = w_fini};
-
 static void start_server(void)
 {
     static es_hooks h;
     memset(&h, 0, sizeof h);
     sm_es_db_hooks(&h, true);
-    nettest_opts o = {.whooks = &WH, .nwhooks = 1, .hooks = &h};
+    sm_worker_hook wh = tw_db_hook(POOL);
+    nettest_opts o = {.whooks = &wh, .nwhooks = 1, .hooks = &h};
     nettest_start(&N, &o, bind_all, NULL);
 }
 

@@ -27,6 +27,7 @@
 #include "net/rest.h"
 #include "net/soap.h"
 #include "tests/smdp/dl_card.h"
+#include "tests/support/workers.h"
 #include "tests/smdp/smdp_test.h"
 #include "tests/support/nettest.h"
 #include "tests/support/testpg.h"
@@ -192,71 +193,8 @@ static void bind_sr_double(es_server *s)
 
 /* ---- workers ------------------------------------------------------------------------------------------ */
 
-static sm_rc w_init(sm_worker *w, void *ctx, sm_err *err)
-{
-    db_conn *c = NULL;
-    sm_rc rc = db_pool_take(POOL, &c, err);
-    w->db = c;
-    return rc;
-}
-
-static void w_fini(sm_worker *w, void *ctx)
-{
-    if (w->db)
-        db_pool_give(w->db);
-    w->db = NULL;
-}
-
-typedef struct wjob {
-    void (*fn)(sm_worker *w, void *arg);
-    void *arg;
-    bool done;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} wjob;
-
-static void wjob_run(sm_worker *w, void *arg)
-{
-    wjob *j = arg;
-    j->fn(w, j->arg);
-}
-
-static void wjob_done(void *arg)
-{
-    wjob *j = arg;
-    pthread_mutex_lock(&j->mu);
-    j->done = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
-static void wjob_init(wjob *j, void (*fn)(sm_worker *, void *), void *arg)
-{
-    memset(j, 0, sizeof *j);
-    j->fn = fn;
-    j->arg = arg;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-}
-
-static void wjob_wait(wjob *j)
-{
-    pthread_mutex_lock(&j->mu);
-    while (!j->done)
-        pthread_cond_wait(&j->cv, &j->mu);
-    pthread_mutex_unlock(&j->mu);
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-}
-
-static void on_worker(void (*fn)(sm_worker *w, void *arg), void *arg)
-{
-    wjob j;
-    wjob_init(&j, fn, arg);
-    if (sm_workers_submit(N.workers, wjob_run, wjob_done, &j) != SM_OK)
-        abort();
-    wjob_wait(&j);
-}
+/* fn on one of the server's workers; the test thread waits */
+static void on_worker(void (*fn)(sm_worker *w, void *arg), void *arg) { tw_on_worker(N.workers, fn, arg); }
 
 static void pump_job(sm_worker *w, void *arg)
 {
@@ -495,8 +433,6 @@ static void bind_all(es_server *s, void *arg)
     bind_sr_double(s);
 }
 
-static const sm_worker_hook WH = {.name = "db", .init = w_init, .fini = w_fini};
-
 /* A batch of n profiles of type `type` into stock, ICCIDs from iccid_start. */
 static void order(const char *type, const char *iccid_start, unsigned n)
 {
@@ -547,7 +483,8 @@ static int dl_setup(size_t send_data_max)
     X.npeers = 1;
     static es_hooks h;
     sm_es_db_hooks(&h, true);
-    nettest_opts o = {.whooks = &WH, .nwhooks = 1, .hooks = &h};
+    sm_worker_hook wh = tw_db_hook(POOL);
+    nettest_opts o = {.whooks = &wh, .nwhooks = 1, .hooks = &h};
     nettest_start(&N, &o, bind_all, NULL);
     snprintf(X.public_url, sizeof X.public_url, "https://127.0.0.1:%d", N.port);
     sm_err err = {0};

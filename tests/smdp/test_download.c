@@ -213,14 +213,12 @@ static void test_profile_used_at_most_once(void **state)
     int64_t t2 = start(NULL, "DL-RACE", false, 600, "mid-race-t2");
     int64_t i1 = start("89000123456789102340", NULL, false, 600, "mid-race-i1");
     /* three reservations of the one profile on both workers at once */
-    wjob j1, j2;
+    tw_job j1, j2;
     eng_arg a1 = {.max = 1}, a2 = {.max = 2};
-    wjob_init(&j1, engine_job, &a1);
-    wjob_init(&j2, engine_job, &a2);
-    assert_int_equal(sm_workers_submit(N.workers, wjob_run, wjob_done, &j1), SM_OK);
-    assert_int_equal(sm_workers_submit(N.workers, wjob_run, wjob_done, &j2), SM_OK);
-    wjob_wait(&j1);
-    wjob_wait(&j2);
+    assert_int_equal(tw_job_start(&j1, N.workers, engine_job, &a1), SM_OK);
+    assert_int_equal(tw_job_start(&j2, N.workers, engine_job, &a2), SM_OK);
+    tw_job_wait(&j1);
+    tw_job_wait(&j2);
     int64_t ids[] = {t1, t2, i1};
     for (int i = 0; i < 30; i++) {
         eng_arg ea = {.max = 8};

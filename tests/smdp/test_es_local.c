@@ -24,6 +24,7 @@
 #include "net/es_local.h"
 #include "tests/support/nettest.h"
 #include "tests/support/testpg.h"
+#include "tests/support/workers.h"
 
 #define EID "89001012012341234012345678901224"
 #define ICCID "8988299000000000014"
@@ -39,61 +40,6 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_sr_calls, g_dp_callbacks;
 static char g_sr_caller[ES_ID_MAX], g_dp_caller[ES_ID_MAX];
 static es_role g_sr_role, g_dp_role;
-
-/* ---- workers with a database connection ------------------------------------------------------ */
-
-static sm_rc w_init(sm_worker *w, void *ctx, sm_err *err)
-{
-    db_conn *c = NULL;
-    sm_rc rc = db_pool_take(POOL, &c, err);
-    w->db = c;
-    return rc;
-}
-
-static void w_fini(sm_worker *w, void *ctx)
-{
-    if (w->db)
-        db_pool_give(w->db);
-    w->db = NULL;
-}
-
-typedef struct wjob {
-    void (*fn)(sm_worker *w, void *arg);
-    void *arg;
-    bool done;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} wjob;
-
-static void wjob_run(sm_worker *w, void *arg)
-{
-    wjob *j = arg;
-    j->fn(w, j->arg);
-}
-
-static void wjob_done(void *arg)
-{
-    wjob *j = arg;
-    pthread_mutex_lock(&j->mu);
-    j->done = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
-/* runs fn on one of the server's workers and waits for it */
-static void on_worker(void (*fn)(sm_worker *w, void *arg), void *arg)
-{
-    wjob j = {.fn = fn, .arg = arg};
-    pthread_mutex_init(&j.mu, NULL);
-    pthread_cond_init(&j.cv, NULL);
-    assert_int_equal(sm_workers_submit(N.workers, wjob_run, wjob_done, &j), SM_OK);
-    pthread_mutex_lock(&j.mu);
-    while (!j.done)
-        pthread_cond_wait(&j.cv, &j.mu);
-    pthread_mutex_unlock(&j.mu);
-    pthread_mutex_destroy(&j.mu);
-    pthread_cond_destroy(&j.cv);
-}
 
 typedef struct pump_res {
     int sent, failed;
@@ -111,7 +57,7 @@ static void pump_job(sm_worker *w, void *arg)
 static pump_res pump(void)
 {
     pump_res r = {0};
-    on_worker(pump_job, &r);
+    tw_on_worker(N.workers, pump_job, &r);
     assert_int_equal(r.rc, SM_OK);
     return r;
 }
@@ -126,7 +72,7 @@ static void engine_job(sm_worker *w, void *arg)
 static db_engine_stats engine(void)
 {
     db_engine_stats st = {0};
-    on_worker(engine_job, &st);
+    tw_on_worker(N.workers, engine_job, &st);
     return st;
 }
 
@@ -251,8 +197,6 @@ static void bind_all(es_server *s, void *arg)
     assert_int_equal(es_server_bind(s, "ES3.CreateISDP", ES_KIND_RESPONSE, h_dp_createisdp_cb, NULL, &err), SM_OK);
 }
 
-static const sm_worker_hook WH = {.name = "db", .init = w_init, .fini = w_fini};
-
 static int setup(void **state)
 {
     if (testpg_start(&PG) != 0 || testpg_schema_db(&PG, "local", CONNINFO, sizeof CONNINFO) != 0)
@@ -260,7 +204,8 @@ static int setup(void **state)
     POOL = testpg_pool(CONNINFO, 6);
     static es_hooks h;
     sm_es_db_hooks(&h, true);
-    nettest_opts o = {.whooks = &WH, .nwhooks = 1, .hooks = &h};
+    sm_worker_hook wh = tw_db_hook(POOL);
+    nettest_opts o = {.whooks = &wh, .nwhooks = 1, .hooks = &h};
     nettest_start(&N, &o, bind_all, NULL);
     ENG = db_engine_new("test", 0);
     db_proc_kind k = {.kind = "test.es3", .step = step};

@@ -11,6 +11,7 @@
 #include "appliance/smsr/apdu.h"
 #include "appliance/smsr/internal.h"
 #include "tests/support/nettest.h"
+#include "tests/support/workers.h"
 
 #define SOAP_CT "application/soap+xml; charset=utf-8"
 #define SMDP_ID "1.3.6.1.4.1.99999.3" /* nettest's peers */
@@ -76,21 +77,6 @@ static sm_rc fake_cancel(db_conn *c, int64_t id, sm_err *err)
 
 /* ---- set-up ------------------------------------------------------------------------------------------ */
 
-static sm_rc w_init(sm_worker *w, void *ctx, sm_err *err)
-{
-    db_conn *c = NULL;
-    sm_rc rc = db_pool_take(WPOOL, &c, err);
-    w->db = c;
-    return rc;
-}
-
-static void w_fini(sm_worker *w, void *ctx)
-{
-    if (w->db)
-        db_pool_give(w->db);
-    w->db = NULL;
-}
-
 static void bind_all(es_server *s, void *arg)
 {
     sm_err err = {0};
@@ -114,8 +100,8 @@ static int setup(void **state)
     static es_hooks h;
     memset(&h, 0, sizeof h);
     sm_es_db_hooks(&h, true);
-    static const sm_worker_hook WH = {.name = "db", .init = w_init, .fini = w_fini};
-    nettest_opts o = {.whooks = &WH, .nwhooks = 1, .hooks = &h};
+    sm_worker_hook wh = tw_db_hook(WPOOL);
+    nettest_opts o = {.whooks = &wh, .nwhooks = 1, .hooks = &h};
     nettest_start(&N, &o, bind_all, NULL);
     fx_token(N.hsm);
     char *t = fx_batch(NULL);

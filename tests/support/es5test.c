@@ -21,6 +21,7 @@
 #include "appliance/es5/es5.h"
 #include "db/eis_repo.h"
 #include "lib/hex.h"
+#include "tests/support/workers.h"
 
 const char *es5t_sim_bin(void)
 {
@@ -412,22 +413,6 @@ long es5t_sim_stat(const es5t_sim *s, const char *name)
 
 /* ---- node ---------------------------------------------------------------------------------------- */
 
-static sm_rc w_init(sm_worker *w, void *ctx, sm_err *err)
-{
-    db_conn *c = NULL;
-    sm_rc rc = db_pool_take(ctx, &c, err);
-    w->db = c;
-    return rc;
-}
-
-static void w_fini(sm_worker *w, void *ctx)
-{
-    (void)ctx;
-    if (w->db)
-        db_pool_give(w->db);
-    w->db = NULL;
-}
-
 static void *loop_main(void *arg)
 {
     es5t_node *n = arg;
@@ -473,7 +458,7 @@ int es5t_node_start(es5t_node *n, testenv_hsm *T, const char *dir, const char *n
     }
     n->app.db = n->pool;
     n->app.base = event_base_new();
-    n->hook = (sm_worker_hook){.name = "db", .init = w_init, .fini = w_fini, .ctx = n->pool};
+    n->hook = tw_db_hook(n->pool);
     if (sm_workers_start(n->app.base, n->app.hsm, threads, &n->hook, 1, 0, &n->app.workers, &err) != SM_OK ||
         es5_start(&n->app, &err) != SM_OK) {
         fprintf(stderr, "es5test: start: %s\n", err.msg);
