@@ -251,33 +251,24 @@ static int outbox(const char *kind, const char *dest, const char *const *has)
     return n;
 }
 
-static long audits(const char *action, const char *outcome)
+/* the count a query of two text parameters returns */
+static long count2(db_stmt *q, const char *a, const char *b)
 {
     db_params p;
     db_params_init(&p);
-    db_p_text(&p, action);
-    db_p_text(&p, outcome);
+    db_p_text(&p, a);
+    db_p_text(&p, b);
     db_res *r = NULL;
     sm_err err = {0};
-    assert_int_equal(db_exec(C, &q_audit, &p, &r, &err), SM_OK);
+    assert_int_equal(db_exec(C, q, &p, &r, &err), SM_OK);
     long n = (long)db_res_int(r, 0, 0);
     db_res_free(r);
     return n;
 }
 
-static long hist_op(const char *iccid, const char *op)
-{
-    db_params p;
-    db_params_init(&p);
-    db_p_text(&p, iccid);
-    db_p_text(&p, op);
-    db_res *r = NULL;
-    sm_err err = {0};
-    assert_int_equal(db_exec(C, &q_hist_op, &p, &r, &err), SM_OK);
-    long n = (long)db_res_int(r, 0, 0);
-    db_res_free(r);
-    return n;
-}
+static long audits(const char *action, const char *outcome) { return count2(&q_audit, action, outcome); }
+
+static long hist_op(const char *iccid, const char *op) { return count2(&q_hist_op, iccid, op); }
 
 static void proc_state(int64_t id, char *state, char *step)
 {
