@@ -501,6 +501,63 @@ static void *pair_racer(void *arg)
 }
 
 /* The same call twice at once, both keys, and a retry that reuses only the MessageID: one runs. */
+/* Completing a pair reads the pair's two keys, not every key of the requester, whatever plan the
+ * connection keeps: here the generic plan made on a new, empty and never analysed table, as on a new
+ * appliance (`call_id IN ($2, $3)` was then planned as a scan of the requester's whole key range). */
+static void one_pair(db_conn *c, const char *requester, int i, long *read)
+{
+    sm_err err = {0};
+    char kf[32], km[32];
+    int which = -1;
+    snprintf(kf, sizeof kf, "fcid:P%d", i);
+    snprintf(km, sizeof km, "mid:P%d", i);
+    db_idem r;
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_idem_begin2(c, requester, kf, km, &r, &which, &err), SM_OK);
+    assert_int_equal(r.state, DB_IDEM_NEW);
+    db_idem_clear(&r);
+    const char *q = "SELECT coalesce(sum(idx_tup_fetch + seq_tup_read), 0) FROM pg_stat_xact_user_tables "
+                    "WHERE relname = 'idem'";
+    long before = scalar(c, q);
+    assert_int_equal(db_idem_complete2(c, requester, kf, km, (const uint8_t *)"<p/>", 4, &err), SM_OK);
+    *read = scalar(c, q) - before;
+    assert_int_equal(db_commit(c, &err), SM_OK);
+}
+
+static void test_idempotent_pair_reads_its_keys_only(void **state)
+{
+    db_conn *c;
+    sm_err err = {0};
+    int which = -1;
+    long read = 0;
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    assert_int_equal(testpg_sql(CI, "DELETE FROM idem"), 0);
+    assert_int_equal(testpg_sql(CI, "VACUUM idem"), 0);
+    assert_int_equal(testpg_sql(CI, "DELETE FROM pg_statistic WHERE starelid = 'idem'::regclass"), 0);
+    assert_int_equal(testpg_sql(CI, "UPDATE pg_class SET reltuples = -1 WHERE oid = 'idem'::regclass"), 0);
+    assert_int_equal(scalar(c, "SELECT count(*) FROM (SELECT set_config('plan_cache_mode', 'force_generic_plan', "
+                               "false)) s"), 1);
+    one_pair(c, "mno6", 0, &read); /* the plan is made now, on the empty table */
+    assert_int_equal(testpg_sql(CI, "INSERT INTO idem (requester, call_id, state) SELECT 'mno6', 'old:' || g, "
+                                    "'done' FROM generate_series(1, 3000) g"),
+                     0);
+    for (int i = 1; i < 6; i++) {
+        one_pair(c, "mno6", i, &read);
+        if (read > 4)
+            fail_msg("completion %d read %ld rows of idem (at most 4 expected)", i, read);
+    }
+    db_idem r;
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(db_idem_begin2(c, "mno6", "fcid:P3", "mid:P9", &r, &which, &err), SM_OK);
+    assert_int_equal(r.state, DB_IDEM_DONE);
+    assert_int_equal(which, 1);
+    assert_memory_equal(r.response, "<p/>", 4);
+    db_idem_clear(&r);
+    db_rollback(c);
+    assert_int_equal(scalar(c, "SELECT count(*) FROM (SELECT set_config('plan_cache_mode', 'auto', false)) s"), 1);
+    db_pool_give(c);
+}
+
 static void test_idempotent_pair_concurrent(void **state)
 {
     for (int round = 0; round < 20; round++) {
@@ -647,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_idempotent_concurrent),
         cmocka_unit_test(test_idempotent_pair),
         cmocka_unit_test(test_idempotent_pair_concurrent),
+        cmocka_unit_test(test_idempotent_pair_reads_its_keys_only),
         cmocka_unit_test(test_commit_hook_and_notify),
         cmocka_unit_test(test_listener_after_restart),
     };
