@@ -1,6 +1,7 @@
 #include "lib/hex.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,14 +26,30 @@ static int nib(int c)
     return -1;
 }
 
+/* nibble values, 0xFF for anything else */
+static const uint8_t NIB[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+
+static bool is_nib(unsigned char c) { return NIB[c] != 0 || c == '0'; }
+
 sm_rc sm_hex_decode(const char *in, uint8_t *out, size_t cap, size_t *outlen, sm_err *err)
 {
     size_t n = 0, pos = 0;
+    const unsigned char *p = (const unsigned char *)in;
+    /* the common case first: digit pairs without white space (database bytea, XML values) */
+    while (n < cap && is_nib(p[0]) && is_nib(p[1])) {
+        out[n++] = (uint8_t)(NIB[p[0]] << 4 | NIB[p[1]]);
+        p += 2;
+        pos += 2;
+    }
     int hi = -1;
-    for (const char *p = in; *p; p++, pos++) {
-        if (isspace((unsigned char)*p))
+    for (; *p; p++, pos++) {
+        if (isspace(*p))
             continue;
-        int v = nib((unsigned char)*p);
+        int v = nib(*p);
         if (v < 0)
             return sm_errf(err, SM_EINVAL, "hex: invalid character at offset %zu", pos);
         if (hi < 0) {
