@@ -132,6 +132,11 @@ static sm_rc send_chunk(dl_run *r, const sstate *st, uint32_t k, sm_err *err)
     for (char *q = aid; *q; q++)
         if (*q >= 'a' && *q <= 'f')
             *q = (char)(*q - 32);
+    sm_rc rc = dp_dl_script(r->c, d, err);
+    if (rc != SM_OK)
+        return rc;
+    if ((uint64_t)st->ch[k].start + st->ch[k].len > d->script_len)
+        return sm_errf(err, SM_EINTERNAL, "SCP03t state: part %u lies outside the stored profile", k + 1);
     es_value *b = es_struct_new();
     es_add_str(b, "Eid", d->eid);
     es_add_str(b, "Sd-aid", aid);
@@ -234,6 +239,7 @@ sm_rc dl_script_start(dl_run *r, const hsm_key *kenc, const hsm_key *kmac, sm_er
         free(d->script);
         free(d->script_state);
         d->script = sm_buf_steal(&script, &d->script_len);
+        d->script_dirty = true;
         d->script_state = sm_buf_steal(&sb, &d->script_state_len);
         d->scp_seq = seq;
         d->data_sent = true; /* from here on the card may hold (part of) this profile */
@@ -398,6 +404,7 @@ sm_rc dl_load(dl_run *r, sm_err *err)
         free(d->script_state);
         d->script = d->script_state = NULL;
         d->script_len = d->script_state_len = 0;
+        d->script_dirty = true;
         if ((rc = dp_isdp_keys_set_seq(r->c, d->eid, d->isdp_aid, d->isdp_aid_len, d->scp_seq, err)) == SM_OK) {
             db_stock stock;
             if ((rc = db_stock_get(r->c, d->iccid, &stock, err)) == SM_OK) {

@@ -14,14 +14,18 @@ DB_STMT(q_load, 1,
         "SELECT proc_id, order_id, origin, requester, call_id, mno_id, eid, smsr_id, coalesce(req_iccid, ''), "
         "coalesce(req_type, ''), enable, reply, coalesce(iccid, ''), coalesce(template_id, ''), "
         "coalesce(profile_type, ''), phase, es3_seq, coalesce(expect_mid, ''), coalesce(expect_fn, ''), isdp_aid, "
-        "data_sent, ke_attempts, ke_state, coalesce(kvn, 0), scp_seq, script, script_state, chunk, "
+        "data_sent, ke_attempts, ke_state, coalesce(kvn, 0), scp_seq, coalesce(octet_length(script), 0), script_state, chunk, "
         "coalesce(fail_status, ''), coalesce(warning, ''), coalesce(outcome, '') FROM dp_download WHERE proc_id = $1");
-DB_STMT(q_save, 21,
+/* script only when it changed ($22): rewriting the same 13 KB re-toasted, re-compressed and re-logged it
+ * at every step */
+DB_STMT(q_save, 22,
         "UPDATE dp_download SET iccid = nullif($2, ''), template_id = nullif($3, ''), profile_type = nullif($4, ''), "
         "phase = $5, es3_seq = $6, expect_mid = nullif($7, ''), expect_fn = nullif($8, ''), isdp_aid = $9, "
         "data_sent = $10, ke_attempts = $11, ke_state = $12, kvn = CASE WHEN $13::int > 0 THEN $13::int END, "
-        "scp_seq = $14, script = $15, script_state = $16, chunk = $17, fail_status = nullif($18, ''), "
+        "scp_seq = $14, script = CASE WHEN $22 THEN $15 ELSE script END, script_state = $16, chunk = $17, "
+        "fail_status = nullif($18, ''), "
         "warning = nullif($19, ''), outcome = nullif($20, ''), mno_id = $21, updated_at = now() WHERE proc_id = $1");
+DB_STMT(q_script, 1, "SELECT script FROM dp_download WHERE proc_id = $1 AND script IS NOT NULL");
 DB_STMT(q_peer, 1, "SELECT smsr_id, coalesce(expect_mid, '') FROM dp_download WHERE proc_id = $1");
 DB_STMT(q_find, 2,
         "SELECT d.proc_id FROM dp_download d WHERE d.requester = $1 AND d.call_id = $2 ORDER BY d.proc_id DESC "
@@ -154,8 +158,9 @@ sm_rc dp_dl_load(db_conn *c, int64_t proc_id, dp_dl *out, sm_err *err)
         rc = db_res_bytea_into(r, 0, 22, out->ke_state, sizeof out->ke_state, &out->ke_state_len, err);
     out->kvn = (int)db_res_int(r, 0, 23);
     out->scp_seq = (int)db_res_int(r, 0, 24);
-    if (rc == SM_OK)
-        rc = db_res_bytea(r, 0, 25, &out->script, &out->script_len, err);
+    out->script = NULL;
+    out->script_len = (size_t)db_res_int(r, 0, 25);
+    out->script_dirty = false;
     if (rc == SM_OK)
         rc = db_res_bytea(r, 0, 26, &out->script_state, &out->script_state_len, err);
     out->chunk = (int)db_res_int(r, 0, 27);
@@ -186,17 +191,42 @@ sm_rc dp_dl_save(db_conn *c, const dp_dl *d, sm_err *err)
     db_p_bytea(&p, d->ke_state_len ? d->ke_state : NULL, d->ke_state_len);
     db_p_int(&p, d->kvn);
     db_p_int(&p, d->scp_seq);
-    db_p_bytea(&p, d->script_len ? d->script : NULL, d->script_len);
+    db_p_bytea(&p, d->script_dirty && d->script_len ? d->script : NULL, d->script_dirty ? d->script_len : 0);
     db_p_bytea(&p, d->script_state_len ? d->script_state : NULL, d->script_state_len);
     db_p_int(&p, d->chunk);
     db_p_text(&p, d->fail_status);
     db_p_text(&p, d->warning);
     db_p_text(&p, d->outcome);
     db_p_text(&p, d->mno_id);
+    db_p_bool(&p, d->script_dirty);
     db_res *r = NULL;
     sm_rc rc = db_exec(c, &q_save, &p, &r, err);
     if (rc == SM_OK && db_res_affected(r) != 1)
         rc = sm_errf(err, SM_ENOTFOUND, "download: procedure %lld has no download row", (long long)d->proc_id);
+    db_res_free(r);
+    return rc;
+}
+
+sm_rc dp_dl_script(db_conn *c, dp_dl *d, sm_err *err)
+{
+    if (d->script || !d->script_len)
+        return SM_OK;
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, d->proc_id);
+    db_res *r = NULL;
+    sm_rc rc = db_exec(c, &q_script, &p, &r, err);
+    size_t len = 0;
+    if (rc == SM_OK && db_res_rows(r) != 1)
+        rc = sm_errf(err, SM_ENOTFOUND, "download: procedure %lld has no protected profile stored", (long long)d->proc_id);
+    if (rc == SM_OK)
+        rc = db_res_bytea(r, 0, 0, &d->script, &len, err);
+    if (rc == SM_OK && len != d->script_len) {
+        rc = sm_errf(err, SM_EINTERNAL, "download: procedure %lld's protected profile is %zu bytes, not %zu",
+                     (long long)d->proc_id, len, d->script_len);
+        free(d->script);
+        d->script = NULL;
+    }
     db_res_free(r);
     return rc;
 }

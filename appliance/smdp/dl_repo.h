@@ -30,8 +30,11 @@ typedef struct dp_dl {
     uint8_t ke_state[400];
     size_t ke_state_len;
     int kvn, scp_seq;
-    uint8_t *script;            /* malloc'd (dp_dl_clear) */
+    /* the SCP03t-protected profile (13 KB and more): dp_dl_load reads its length only, dp_dl_script its
+     * bytes when a part is sent; dp_dl_save writes it only when script_dirty */
+    uint8_t *script;            /* malloc'd (dp_dl_clear); NULL until read */
     size_t script_len;
+    bool script_dirty;
     uint8_t *script_state;
     size_t script_state_len;
     int chunk;
@@ -43,8 +46,10 @@ typedef struct dp_dl {
 sm_rc dp_dl_create(db_conn *c, const dp_dl *d, sm_err *err);
 /* SM_ENOTFOUND when the procedure has no download row. */
 sm_rc dp_dl_load(db_conn *c, int64_t proc_id, dp_dl *out, sm_err *err);
-/* Writes every mutable field back. */
+/* Writes every mutable field back (the script when script_dirty). */
 sm_rc dp_dl_save(db_conn *c, const dp_dl *d, sm_err *err);
+/* Reads the script's bytes into d->script when they are not in memory yet. */
+sm_rc dp_dl_script(db_conn *c, dp_dl *d, sm_err *err);
 void dp_dl_clear(dp_dl *d);
 
 /* The SM-SR and requester of a download (the checks of an ES3 callback, without loading the row). */
