@@ -130,6 +130,7 @@ typedef struct sm_config {
         char *admin_url;         /* https://host:port/path the push tells the card to open */
         long admin_handshake_threads;
         long admin_idle_ms;
+        long admin_hold_ms;
         long admin_max_connections;
         char *push_identity;     /* tlv | text */
         char *prefer_channel;    /* https | sms, for requests that leave the choice to es5 */

@@ -164,6 +164,10 @@ const cfg_item cfg_schema[] = {
     I("es5.admin_idle_ms", es5.admin_idle_ms, "2000", 0, 600000,
       "How long an admin session without work is kept open (204 with X-Admin-Next-URI) for the next script. "
       "*restart*"),
+    I("es5.admin_hold_ms", es5.admin_hold_ms, "1000", 0, 60000,
+      "A card's POST that finds no work is answered only when a script is queued for its eUICC on this node, "
+      "or after this long (at most es5.admin_idle_ms in all): long polling instead of 204s the card repeats. "
+      "0 answers at once. *restart*"),
     I("es5.admin_max_connections", es5.admin_max_connections, "1000", 1, 1000000,
       "Concurrent admin sessions accepted. *restart*"),
     E("es5.push_identity", es5.push_identity, "tlv", "tlv|text",

@@ -1,7 +1,8 @@
 /* The HTTPS channel's admin sessions: the PSK of a connecting card (looked up on a worker while a
  * handshake thread waits), and each POST of the card — its answer to the script it holds ends that
  * request; the next script queued for the card goes back in the same HTTP exchange; with nothing to
- * do the session is kept open a little (204 + X-Admin-Next-URI) and then ended (204). */
+ * do the POST is held until a script is queued for the card on this node or es5.admin_hold_ms passes
+ * (long polling), then answered 204 + X-Admin-Next-URI while the session may idle, and 204 at its end. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "appliance/es5/internal.h"
 #include "crypto/scp81.h"
@@ -20,6 +23,7 @@
 static struct {
     const es5_ctx *x;
     ram_server *srv;
+    struct event_base *base;
     _Atomic unsigned long seq;
 } A;
 
@@ -134,11 +138,36 @@ typedef struct adm_sess {
     int64_t req;        /* the request whose script the card holds */
     int64_t idle_since; /* monotonic ms; 0 = had work at the last POST */
     unsigned posts;
+    /* a POST without work, held (loop thread only): its connection, until when, the list of them */
+    ram_conn *held;
+    int64_t hold_until; /* monotonic ms; 0 = the current POST has not been held yet */
+    struct event *hold_ev;
+    struct adm_sess *hprev, *hnext;
 } adm_sess;
+
+/* Held POSTs (loop thread), and the eUICCs that got a script queued, handed over by the worker that
+ * committed it (any thread, under mu) to the loop (wake_ev). */
+static adm_sess *g_held;
+static struct {
+    pthread_mutex_t mu;
+    struct event *ev;
+    char (*eid)[33];
+    size_t n, cap;
+    bool overflow;      /* more than cap woken at once: every held POST checks */
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER};
+#define WAKE_MAX 4096
+
+/* the eUICCs queued in this thread's open transaction (a rollback leaves them: a needless check) */
+static _Thread_local struct {
+    char eid[8][33];
+    int n;
+    bool overflow;
+} t_wake;
 
 typedef struct post_job {
     ram_conn *conn;
     adm_sess *sess;
+    int64_t started;    /* monotonic ms: a wake after this may have been missed by this check */
     int64_t answered;
     bool missing;       /* the card posted again without answering the script it holds */
     scp81_status status;
@@ -269,6 +298,189 @@ static void post_run(sm_worker *w, void *arg)
     j->rc = rc;
 }
 
+/* ---- held POSTs (long polling), on the loop thread ------------------------------------------------ */
+
+static void post_done(void *arg);
+
+static void unhold(adm_sess *s)
+{
+    if (!s->held)
+        return;
+    evtimer_del(s->hold_ev);
+    if (s->hprev)
+        s->hprev->hnext = s->hnext;
+    else
+        g_held = s->hnext;
+    if (s->hnext)
+        s->hnext->hprev = s->hprev;
+    s->hprev = s->hnext = NULL;
+    s->held = NULL;
+}
+
+static void on_hold_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    adm_sess *s = arg;
+    ram_conn *c = s->held;
+    if (!c)
+        return;
+    unhold(s);
+    s->hold_until = 0;
+    int64_t now = mono_ms();
+    bool keep = !es5_stopping() && s->req == 0 && now - s->idle_since < A.x->set.admin_idle_ms;
+    ram_reply_none(c, keep ? A.x->set.admin_path : NULL);
+}
+
+/* Holds the card's POST until its hold ends (es5.admin_hold_ms after it came, within the session's idle
+ * time) or a script is queued for the card. False: answer it now. */
+static bool hold(adm_sess *s, ram_conn *c, int64_t now)
+{
+    if (A.x->set.admin_hold_ms <= 0 || !A.base)
+        return false;
+    if (!s->hold_until) {
+        int64_t until = now + A.x->set.admin_hold_ms, idle_end = s->idle_since + A.x->set.admin_idle_ms;
+        s->hold_until = until < idle_end ? until : idle_end;
+    }
+    if (now >= s->hold_until)
+        return false;
+    if (!s->hold_ev && !(s->hold_ev = evtimer_new(A.base, on_hold_end, s)))
+        return false;
+    int64_t left = s->hold_until - now;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    if (evtimer_add(s->hold_ev, &tv) != 0)
+        return false;
+    s->held = c;
+    s->hprev = NULL;
+    s->hnext = g_held;
+    if (g_held)
+        g_held->hprev = s;
+    g_held = s;
+    return true;
+}
+
+/* The card's held (or just checked) POST looks at its queue again. */
+static void check_again(adm_sess *s, ram_conn *c)
+{
+    post_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->conn = c;
+        j->sess = s;
+        j->started = mono_ms();
+    }
+    if (!j || es5_stopping() || es5_job(post_run, post_done, j) != SM_OK) {
+        free(j);
+        s->hold_until = 0;
+        ram_reply_none(c, es5_stopping() ? NULL : A.x->set.admin_path); /* the card polls again */
+    }
+}
+
+/* eUICCs woken lately (loop thread): a wake that came while a check was running is not missed */
+#define RECENT 256
+static struct {
+    char eid[RECENT][33];
+    int64_t at[RECENT];
+    unsigned next;
+    int64_t all_at;     /* an overflow woke everyone */
+} R;
+
+static bool woken_since(const char *eid, int64_t t)
+{
+    if (R.all_at >= t)
+        return true;
+    for (unsigned i = 0; i < RECENT; i++)
+        if (R.at[i] >= t && !strcmp(R.eid[i], eid))
+            return true;
+    return false;
+}
+
+static void wake_one(const char *eid)
+{
+    int64_t now = mono_ms();
+    snprintf(R.eid[R.next], sizeof R.eid[0], "%s", eid);
+    R.at[R.next] = now;
+    R.next = (R.next + 1) % RECENT;
+    for (adm_sess *s = g_held; s; s = s->hnext)
+        if (!strcmp(s->eid, eid)) {
+            ram_conn *c = s->held;
+            unhold(s);
+            check_again(s, c);
+            return;
+        }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    pthread_mutex_lock(&W.mu);
+    char (*eids)[33] = W.eid;
+    size_t n = W.n;
+    bool all = W.overflow;
+    W.eid = NULL;
+    W.n = W.cap = 0;
+    W.overflow = false;
+    pthread_mutex_unlock(&W.mu);
+    if (all) {
+        R.all_at = mono_ms();
+        while (g_held) {
+            adm_sess *s = g_held;
+            ram_conn *c = s->held;
+            unhold(s);
+            check_again(s, c);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            wake_one(eids[i]);
+    }
+    free(eids);
+}
+
+/* after the commit of the transaction that queued them, on its worker thread */
+static void wake_hook(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&W.mu);
+    if (W.ev) {
+        for (int i = 0; i < t_wake.n && !W.overflow; i++) {
+            if (W.n == W.cap) {
+                size_t cap = W.cap ? W.cap * 2 : 16;
+                char (*e)[33] = cap <= WAKE_MAX ? realloc(W.eid, cap * sizeof *e) : NULL;
+                if (!e) {
+                    W.overflow = true;
+                    break;
+                }
+                W.eid = e;
+                W.cap = cap;
+            }
+            memcpy(W.eid[W.n++], t_wake.eid[i], 33);
+        }
+        if (t_wake.overflow)
+            W.overflow = true;
+        event_active(W.ev, EV_TIMEOUT, 0);
+    }
+    pthread_mutex_unlock(&W.mu);
+    t_wake.n = 0;
+    t_wake.overflow = false;
+}
+
+void es5_admin_note_queued(db_conn *c, const char *eid)
+{
+    if (!A.x || A.x->set.admin_hold_ms <= 0 || !eid)
+        return;
+    int i = 0;
+    while (i < t_wake.n && strcmp(t_wake.eid[i], eid))
+        i++;
+    if (i == t_wake.n) {
+        if (t_wake.n < (int)(sizeof t_wake.eid / sizeof t_wake.eid[0]))
+            snprintf(t_wake.eid[t_wake.n++], sizeof t_wake.eid[0], "%s", eid);
+        else
+            t_wake.overflow = true;
+    }
+    db_on_commit(c, wake_hook, NULL);
+}
+
 static void post_done(void *arg)
 {
     post_job *j = arg;
@@ -285,6 +497,7 @@ static void post_done(void *arg)
     if (j->next) {
         s->req = j->next;
         s->idle_since = 0;
+        s->hold_until = 0;
         char next[320];
         snprintf(next, sizeof next, "%s/%lld", A.x->set.admin_path[1] ? A.x->set.admin_path : "", (long long)j->next);
         ram_reply_script(j->conn, next, j->target ? j->aid : NULL, j->aid_len, j->script, j->script_len);
@@ -294,7 +507,19 @@ static void post_done(void *arg)
             s->idle_since = now;
         /* keep the session for a while in case more work comes (the card polls again), then end it */
         bool keep = !es5_stopping() && s->req == 0 && now - s->idle_since < A.x->set.admin_idle_ms;
-        ram_reply_none(j->conn, keep ? A.x->set.admin_path : NULL);
+        if (keep && j->rc == SM_OK && woken_since(s->eid, j->started)) {
+            /* a script was queued for this card while this check ran: look again */
+            free(j->script);
+            free(j->body);
+            ram_conn *c = j->conn;
+            free(j);
+            check_again(s, c);
+            return;
+        }
+        if (!(keep && j->rc == SM_OK && hold(s, j->conn, now))) {
+            s->hold_until = 0;
+            ram_reply_none(j->conn, keep ? A.x->set.admin_path : NULL);
+        }
     }
     free(j->script);
     free(j->body);
@@ -367,6 +592,8 @@ static void on_post(ram_conn *c, const ram_post *p, void *arg)
     }
     j->conn = c;
     j->sess = s;
+    j->started = mono_ms();
+    s->hold_until = 0; /* a new POST: a new hold */
     j->answered = s->req;
     j->missing = s->req && p->hdr->status == SCP81_ST_NONE;
     j->status = p->hdr->status;
@@ -428,6 +655,11 @@ static void on_close(void *data, void *arg)
         return;
     sm_log(SM_LOG_INFO, "es5", "session_closed", "eid=%s session=%s posts=%u holding=%lld", s->eid, s->id, s->posts,
            (long long)s->req);
+    unhold(s); /* not held: a held POST keeps its connection until it is answered */
+    if (s->hold_ev) {
+        event_free(s->hold_ev);
+        s->hold_ev = NULL;
+    }
     /* a script left unanswered ends its request now; otherwise the driver does at script_timeout */
     if (es5_job(lost_run, lost_done, s) != SM_OK)
         free(s);
@@ -436,6 +668,12 @@ static void on_close(void *data, void *arg)
 sm_rc es5_admin_start(sm_app *app, const es5_ctx *x, sm_err *err)
 {
     A.x = x;
+    A.base = app->base;
+    pthread_mutex_lock(&W.mu);
+    W.ev = event_new(app->base, -1, 0, on_wake, NULL);
+    pthread_mutex_unlock(&W.mu);
+    if (!W.ev)
+        return sm_errf(err, SM_ENOMEM, "es5: out of memory");
     const sm_config *cfg = app->cfg;
     ram_server_config rc = {
         .listen = cfg->es5.admin_listen,
@@ -454,6 +692,22 @@ sm_rc es5_admin_start(sm_app *app, const es5_ctx *x, sm_err *err)
 
 void es5_admin_stop(void)
 {
+    pthread_mutex_lock(&W.mu);
+    if (W.ev)
+        event_free(W.ev);
+    W.ev = NULL;
+    free(W.eid);
+    W.eid = NULL;
+    W.n = W.cap = 0;
+    W.overflow = false;
+    pthread_mutex_unlock(&W.mu);
+    while (g_held) { /* answered now: the session ends */
+        adm_sess *s = g_held;
+        ram_conn *c = s->held;
+        unhold(s);
+        s->hold_until = 0;
+        ram_reply_none(c, NULL);
+    }
     ram_server_stop(A.srv);
     A.srv = NULL;
 }

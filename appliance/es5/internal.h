@@ -35,6 +35,7 @@ typedef struct es5_settings {
     long lease_ms;
     long poll_ms;
     long admin_idle_ms;         /* a session without work is kept this long (204 + Next-URI) */
+    long admin_hold_ms;         /* a POST without work waits this long for a script (long polling) */
     long dedup_s;               /* notification sequence numbers remembered this long */
     long retention_s;           /* finished requests kept this long */
     int sms_max_parts;
@@ -249,6 +250,9 @@ bool es5_stopping(void);
 sm_rc es5_admin_start(sm_app *app, const es5_ctx *x, sm_err *err);
 /* Stops the server (call once no job is outstanding). */
 void es5_admin_stop(void);
+/* A script was queued for eid in c's open transaction: once it commits, a POST of that card held on this
+ * node looks at its queue again (es5.admin_hold_ms). Any thread. */
+void es5_admin_note_queued(db_conn *c, const char *eid);
 unsigned es5_admin_conns(void);
 int es5_admin_port(void);
 

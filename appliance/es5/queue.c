@@ -258,8 +258,10 @@ sm_rc es5q_submit(db_conn *c, const es5_request *rq, int prio, int64_t *id, sm_e
     rc = db_exec(c, &q_insert, &p, &r, err);
     if (rc == SM_OK && db_res_rows(r) != 1)
         rc = sm_errf(err, SM_ETIMEOUT, "es5: the request's deadline has already passed");
-    if (rc == SM_OK)
+    if (rc == SM_OK) {
         *id = db_res_int(r, 0, 0);
+        es5_admin_note_queued(c, card.eid);
+    }
     db_res_free(r);
     if (rc == SM_OK && rq->wake_step) {
         db_params_init(&p);

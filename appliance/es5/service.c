@@ -415,6 +415,7 @@ static sm_rc settings(const sm_config *cfg, es5_settings *s, sm_err *err)
     s->lease_ms = e->lease_ms;
     s->poll_ms = e->poll_ms;
     s->admin_idle_ms = e->admin_idle_ms;
+    s->admin_hold_ms = e->admin_hold_ms;
     s->dedup_s = e->notification_dedup_s;
     s->retention_s = e->retention_s;
     s->sms_max_parts = (int)e->sms_max_parts;

@@ -73,7 +73,7 @@ static int setup(void **state)
     snprintf(yaml, sizeof yaml,
              "  smpp_server: 127.0.0.1:%d\n  sms_source_addr: \"%s\"\n  admin_listen: 127.0.0.1:%d\n"
              "  admin_url: https://127.0.0.1:%d/ram\n  por_timeout_ms: 1500\n  session_wait_ms: 4000\n"
-             "  poll_ms: 20\n  admin_idle_ms: 300\n  lease_ms: 3000\n  retry_max_ms: 3000\n"
+             "  poll_ms: 20\n  admin_idle_ms: 1500\n  admin_hold_ms: 1200\n  lease_ms: 3000\n  retry_max_ms: 3000\n"
              "  smpp_reconnect_max_s: 1\n  prefer_channel: sms\n  sms_max_parts: 2\n",
              smpp, ES5T_SR_SMS, admin, admin);
     es5_set_notification_handler(on_notification, NULL);
@@ -274,6 +274,43 @@ static void test_https_push_session(void **state)
     assert_int_equal(res.channel, ES5_CH_HTTPS);
     assert_non_null(strstr(res.detail, "unknown-application"));
     es5_result_clear(&res);
+}
+
+/* 2b. Long polling: the card's POST that found no work is held, and answered with the next script as
+ * soon as that script is queued (not at the card's next poll); at the end of the idle time the session
+ * ends. The simulator polls every 200 ms after a 204, so answering at once would cost a POST each time. */
+static void test_https_held_post(void **state)
+{
+    (void)state;
+    const es5t_card *card = &G.fleet.cards[2];
+    uint8_t script[64];
+    size_t sl = es5t_capdu(script, sizeof script, "80CAFF2100");
+    es5_result res;
+    int64_t id = submit(card, NULL, 0, script, sl, ES5_CH_HTTPS, 0, 0, "GetData FF21 (opens the session)");
+    wait_done(id, 15000, &res);
+    assert_int_equal(res.status, ES5_OK);
+    es5_result_clear(&res);
+    long posts0 = es5t_sim_stat(&G.sim, "https_posts"), sess0 = es5t_sim_stat(&G.sim, "https_sessions");
+    usleep(600 * 1000); /* the session idles: its POST is held, not answered and repeated */
+    int64_t t0 = now_us();
+    id = submit(card, NULL, 0, script, sl, ES5_CH_HTTPS, 0, 0, "GetData FF21 (in the held POST)");
+    wait_done(id, 15000, &res);
+    int64_t took_ms = (now_us() - t0) / 1000;
+    assert_int_equal(res.status, ES5_OK);
+    assert_int_equal(res.channel, ES5_CH_HTTPS);
+    es5_result_clear(&res);
+    long posts = es5t_sim_stat(&G.sim, "https_posts") - posts0;
+    /* the held POST got the script, the next one carried the answer (with 204s: 3 more polls meanwhile) */
+    if (posts > 2)
+        fail_msg("%ld POSTs for one script in an idle session (took %lld ms)", posts, (long long)took_ms);
+    assert_int_equal(es5t_sim_stat(&G.sim, "https_sessions"), sess0); /* the same session, no push */
+    /* the idle time runs out in a held POST: the session ends (204 without X-Admin-Next-URI) */
+    long open = 1;
+    for (int i = 0; i < 60 && open; i++) {
+        usleep(100 * 1000);
+        open = sql_long("SELECT count(*) FROM es5_session WHERE eid = '%s'", card->eid);
+    }
+    assert_int_equal(open, 0);
 }
 
 /* 3. Requests to one card are delivered in order, one at a time; another card's go meanwhile. The
@@ -677,6 +714,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sms_script_por),    cmocka_unit_test(test_https_push_session),
+        cmocka_unit_test(test_https_held_post),
         cmocka_unit_test(test_order_and_parallel), cmocka_unit_test(test_unreachable_expires),
         cmocka_unit_test(test_smsc_loss),          cmocka_unit_test(test_smsc_duplicate),
         cmocka_unit_test(test_counter_ahead),      cmocka_unit_test(test_tampered_por),

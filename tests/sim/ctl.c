@@ -210,12 +210,13 @@ void sim_ctl_exec(sim_world *w, const char *line, sim_buf *out)
         const sim_stats *s = &w->stats;
         sim_buf_printf(out,
                        "cards=%zu\nsmpp.binds=%zu\nsmpp.mo_queued=%zu\nmt=%llu\nmt_lost=%llu\nmt_duplicated=%llu\n"
-                       "mt_unroutable=%llu\nmo=%llu\npor=%llu\npush=%llu\nhttps_sessions=%llu\nhttps_errors=%llu\n"
+                       "mt_unroutable=%llu\nmo=%llu\npor=%llu\npush=%llu\nhttps_sessions=%llu\nhttps_posts=%llu\n"
+                       "https_errors=%llu\n"
                        "notifications=%llu\npower_losses=%llu\nOK\n",
                        w->fleet.n, binds, queued, (unsigned long long)s->mt, (unsigned long long)s->mt_lost,
                        (unsigned long long)s->mt_dup, (unsigned long long)s->mt_unroutable, (unsigned long long)s->mo,
                        (unsigned long long)s->por, (unsigned long long)s->push, (unsigned long long)s->https_sessions,
-                       (unsigned long long)s->https_errors, (unsigned long long)s->notifications,
+                       (unsigned long long)s->https_posts, (unsigned long long)s->https_errors, (unsigned long long)s->notifications,
                        (unsigned long long)s->power_losses);
     } else if (!strcmp(c, "save")) {
         sim_err err = {0};

@@ -362,6 +362,7 @@ static void http_fire(evutil_socket_t fd, short what, void *arg)
     if (d->bev && d->connected && d->post.len) {
         bufferevent_write(d->bev, d->post.p, d->post.len);
         sim_buf_reset(&d->post);
+        d->w->stats.https_posts++;
     }
 }
 

@@ -14,8 +14,8 @@ struct sim_smsc;
 struct sim_ctl;
 
 typedef struct sim_stats {
-    uint64_t mt, mt_lost, mt_dup, mt_unroutable, mo, por, push, https_sessions, https_errors, notifications,
-        confirmations, power_losses;
+    uint64_t mt, mt_lost, mt_dup, mt_unroutable, mo, por, push, https_sessions, https_posts, https_errors,
+        notifications, confirmations, power_losses;
 } sim_stats;
 
 typedef struct sim_world {
