@@ -23,12 +23,11 @@ _Atomic long es5_default_validity_s = ES5_DEFAULT_VALIDITY_S;
 DB_STMT(q_card, 1,
         "SELECT e.eid, e.isdr_aid, e.isdr_tar, e.caps, coalesce((SELECT p.msisdn FROM profile p WHERE p.eid = e.eid "
         "AND p.state = 'Enabled' LIMIT 1), '') FROM euicc e WHERE e.eid = $1");
-DB_STMT(q_insert, 9,
+DB_STMT(q_insert, 10,
         "INSERT INTO es5_request (eid, prio, aid, script, channel_req, label, deadline, wake_proc, wake_step) "
         "SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint > 0 THEN timestamptz 'epoch' + $7::bigint * "
-        "interval '1 microsecond' ELSE now() + make_interval(secs => $8::float8) END, $9, NULL "
+        "interval '1 microsecond' ELSE now() + make_interval(secs => $8::float8) END, $9, $10 "
         "WHERE $7::bigint = 0 OR timestamptz 'epoch' + $7::bigint * interval '1 microsecond' > now() RETURNING id");
-DB_STMT(q_set_wake_step, 2, "UPDATE es5_request SET wake_step = $2 WHERE id = $1");
 DB_STMT(q_cancel, 1,
         "UPDATE es5_request SET state = 'done', status = 4, detail = 'cancelled before it was sent', "
         "done_at = now(), updated_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires = NULL "
@@ -254,6 +253,7 @@ sm_rc es5q_submit(db_conn *c, const es5_request *rq, int prio, int64_t *id, sm_e
         db_p_int(&p, rq->wake_proc);
     else
         db_p_null(&p);
+    db_p_text(&p, rq->wake_step); /* NULL: none */
     db_res *r = NULL;
     rc = db_exec(c, &q_insert, &p, &r, err);
     if (rc == SM_OK && db_res_rows(r) != 1)
@@ -263,12 +263,6 @@ sm_rc es5q_submit(db_conn *c, const es5_request *rq, int prio, int64_t *id, sm_e
         es5_admin_note_queued(c, card.eid);
     }
     db_res_free(r);
-    if (rc == SM_OK && rq->wake_step) {
-        db_params_init(&p);
-        db_p_int(&p, *id);
-        db_p_text(&p, rq->wake_step);
-        rc = db_exec(c, &q_set_wake_step, &p, NULL, err);
-    }
     char ab[80], aid[33];
     sm_hex_encode(rq->aid, rq->aid_len, aid);
     if (rc == SM_OK)
