@@ -138,6 +138,9 @@ typedef struct adm_sess {
     int64_t req;        /* the request whose script the card holds */
     int64_t idle_since; /* monotonic ms; 0 = had work at the last POST */
     unsigned posts;
+    uint8_t isdr_aid[16]; /* the ISD-R the PSK identity named (checked against the EIS at the handshake) */
+    size_t isdr_aid_len;
+    int64_t touched;    /* monotonic ms of the last es5_session write that committed (a worker's, one at a time) */
     /* a POST without work, held (loop thread only): its connection, until when, the list of them */
     ram_conn *held;
     int64_t hold_until; /* monotonic ms; 0 = the current POST has not been held yet */
@@ -239,11 +242,6 @@ static sm_rc take_next(db_conn *c, post_job *j, sm_err *err)
     sm_rc rc = es5q_lock_head_https(c, j->sess->eid, &r, &found, err);
     if (rc != SM_OK || !found)
         return rc;
-    es5_card card;
-    if ((rc = es5q_card(c, j->sess->eid, &card, err)) != SM_OK) {
-        es5_row_clear(&r);
-        return rc;
-    }
     if (r.overdue) { /* the driver ends it */
         es5_row_clear(&r);
         return SM_OK;
@@ -263,7 +261,7 @@ static sm_rc take_next(db_conn *c, post_job *j, sm_err *err)
         j->script = sm_buf_steal(&b, &j->script_len);
         memcpy(j->aid, r.aid, r.aid_len);
         j->aid_len = r.aid_len;
-        j->target = r.aid_len != card.isdr_aid_len || memcmp(r.aid, card.isdr_aid, r.aid_len) != 0;
+        j->target = r.aid_len != j->sess->isdr_aid_len || memcmp(r.aid, j->sess->isdr_aid, r.aid_len) != 0;
         sm_log(SM_LOG_INFO, "es5", "script_handed", "req=%lld eid=%s label=%s session=%s bytes=%zu", (long long)r.id,
                r.eid, r.label, j->sess->id, j->script_len);
     }
@@ -280,12 +278,17 @@ static void post_run(sm_worker *w, void *arg)
     sm_rc rc = c ? db_begin(c, &err) : sm_errf(&err, SM_ESTATE, "es5: no database connection");
     if (rc == SM_OK && j->answered)
         rc = answer(c, j, &err);
-    if (rc == SM_OK)
+    /* last_seen moves at most once a second (es5q_session_touch): no statement in between */
+    int64_t now = mono_ms();
+    bool touch = !j->sess->touched || now - j->sess->touched >= 1000;
+    if (rc == SM_OK && touch)
         rc = es5q_session_touch(c, j->sess->id, j->sess->eid, A.x->set.node, &err);
     if (rc == SM_OK)
         rc = take_next(c, j, &err);
     if (rc == SM_OK)
         rc = db_commit(c, &err);
+    if (rc == SM_OK && touch)
+        j->sess->touched = now;
     else if (c)
         db_rollback(c);
     if (rc != SM_OK) {
@@ -559,6 +562,8 @@ static void on_post(ram_conn *c, const ram_post *p, void *arg)
         }
         snprintf(s->id, sizeof s->id, "%s/%ld/%lu", A.x->set.node, (long)getpid(), atomic_fetch_add(&A.seq, 1) + 1);
         snprintf(s->eid, sizeof s->eid, "%s", p->eid);
+        s->isdr_aid_len = p->id->aid_len <= sizeof s->isdr_aid ? p->id->aid_len : 0;
+        memcpy(s->isdr_aid, p->id->aid, s->isdr_aid_len);
         ram_conn_set_data(c, s);
         sm_log(SM_LOG_INFO, "es5", "session_open", "eid=%s session=%s peer=%s", s->eid, s->id, ram_conn_addr(c));
     }
