@@ -125,16 +125,25 @@ DB_STMT(q_head_new, 2, "INSERT INTO audit_chain (chain, seq, hash) VALUES ($1, 0
  * head CTE's FOR UPDATE waits for a concurrent appender to the same chain and then reads the head as
  * it left it (READ COMMITTED re-check); the final UPDATE finds that version locked by this statement.
  * No row back: the chain has no head yet (or a malformed one). */
-DB_STMT(q_append, 9,
-        "WITH o AS (SELECT seq + 1 AS seq, hash AS prev, "
-        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at_us "
-        "FROM audit_chain WHERE chain = $1 AND octet_length(hash) = 32 FOR UPDATE), "
-        "n AS (SELECT seq, prev, at_us, sha256($2::bytea || int8send(seq) || int8send(at_us) || $3::bytea || prev) "
-        "AS hash FROM o), "
-        "e AS (INSERT INTO audit_log (chain, seq, at_us, node, actor, action, object, outcome, details, "
-        "prev_hash, hash) SELECT $1, seq, at_us, $4, $5, $6, $7, $8, $9, prev, hash FROM n RETURNING chain, seq, hash) "
-        "UPDATE audit_chain h SET seq = e.seq, hash = e.hash, updated_at = now() FROM e WHERE h.chain = e.chain "
-        "RETURNING h.seq");
+#define APPEND_CTES                                                                                          \
+    "WITH o AS (SELECT seq + 1 AS seq, hash AS prev, "                                                   \
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at_us "                                \
+    "FROM audit_chain WHERE chain = $1 AND octet_length(hash) = 32 FOR UPDATE), "                        \
+    "n AS (SELECT seq, prev, at_us, sha256($2::bytea || int8send(seq) || int8send(at_us) || $3::bytea || prev) " \
+    "AS hash FROM o), "                                                                                  \
+    "e AS (INSERT INTO audit_log (chain, seq, at_us, node, actor, action, object, outcome, details, "     \
+    "prev_hash, hash) SELECT $1, seq, at_us, $4, $5, $6, $7, $8, $9, prev, hash FROM n RETURNING chain, seq, hash) "
+#define APPEND_HEAD "UPDATE audit_chain h SET seq = e.seq, hash = e.hash, updated_at = now() FROM e WHERE h.chain = e.chain " \
+                    "RETURNING h.seq"
+DB_STMT(q_append, 9, APPEND_CTES APPEND_HEAD);
+/* The same, sent ahead (db_exec_later) once the chain's head is known to exist: it then has to fail, not
+ * do nothing, if the head is missing after all. Without a row the message itself is cast to bigint,
+ * which fails naming it (no function of ours: migrations append before any would exist). */
+DB_STMT(q_append_later, 9,
+        APPEND_CTES ", u AS (" APPEND_HEAD ") SELECT coalesce((SELECT seq::text FROM u), 'audit: the head of chain ' "
+                    "|| $1 || ' is missing or malformed')::bigint");
+
+static void head_known(void *arg) { db_conn_set_lane_head(arg); }
 
 static bool clean_name(const char *s)
 {
@@ -159,6 +168,8 @@ static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
         return sm_errf(err, SM_ENOMEM, "audit: out of memory");
     }
     sm_rc rc = SM_OK;
+    /* the connection's own lane, whose head a committed append has shown: no round trip of its own */
+    bool later = !strcmp(e->chain, db_conn_lane(c)) && db_conn_lane_head(c);
     for (int attempt = 0; rc == SM_OK; attempt++) {
         db_params p;
         db_params_init(&p);
@@ -171,10 +182,16 @@ static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
         db_p_text(&p, e->object);
         db_p_text(&p, e->outcome);
         db_p_text(&p, e->details);
+        if (later) {
+            rc = db_exec_later(c, &q_append_later, &p, err);
+            break;
+        }
         db_res *r = NULL;
         rc = db_exec(c, &q_append, &p, &r, err);
         int rows = rc == SM_OK ? db_res_rows(r) : 0;
         db_res_free(r);
+        if (rc == SM_OK && rows == 1 && !strcmp(e->chain, db_conn_lane(c)))
+            db_on_commit(c, head_known, c);
         if (rc != SM_OK || rows == 1)
             break;
         if (attempt > 0) {

@@ -30,11 +30,14 @@ struct db_pool {
     unsigned nslots;
 };
 
+#define DB_PEND_MAX 32
+
 struct db_conn {
     db_pool *pool;
     PGconn *pg;
     int slot;            /* -1 for named lanes */
     char lane[128];
+    bool lane_head;      /* db_conn_lane_head */
     bool in_tx;
     bool tx_failed;
     bool begin_pending;  /* BEGIN not sent yet: it goes out with the transaction's first statement */
@@ -46,8 +49,13 @@ struct db_conn {
     struct {
         void (*fn)(void *);
         void *arg;
-    } oncommit[4];       /* db_on_commit: run after the open transaction commits */
+    } oncommit[8];       /* db_on_commit: run after the open transaction commits */
     int noncommit;
+    struct {
+        const char *sql; /* for the error message */
+        int prep;        /* a PQsendPrepare of this statement id (-1: an execution) */
+    } pend[DB_PEND_MAX + 1]; /* db_exec_later: sent in pipeline mode, results not read yet (+ a SET) */
+    int npend;
     db_conn *next;
 };
 
@@ -377,6 +385,9 @@ const char *db_conn_lane(const db_conn *c)
 
 db_pool *db_conn_pool(const db_conn *c) { return c->pool; }
 
+bool db_conn_lane_head(const db_conn *c) { return c->lane_head; }
+void db_conn_set_lane_head(db_conn *c) { c->lane_head = true; }
+
 bool db_connected(const db_conn *c) { return c->pg && PQstatus(c->pg) == CONNECTION_OK; }
 
 int db_conn_backend_pid(const db_conn *c) { return db_connected(c) ? PQbackendPID(c->pg) : 0; }
@@ -419,6 +430,7 @@ void db_disconnect(db_conn *c)
     c->pg = NULL;
     c->in_tx = c->tx_failed = c->begin_pending = c->async_commit = false;
     c->noncommit = 0;
+    c->npend = 0;
     if (c->prepared)
         memset(c->prepared, 0, c->nprepared);
 }
@@ -510,6 +522,7 @@ static sm_rc result_error(db_conn *c, PGresult *r, const char *what, sm_err *err
         c->lost = true;
         PQfinish(c->pg);
         c->pg = NULL;
+        c->npend = 0;
         if (c->prepared)
             memset(c->prepared, 0, c->nprepared);
         return sm_errf(err, SM_EDB, "database: connection lost during %s (%s); %s", what, m,
@@ -520,6 +533,73 @@ static sm_rc result_error(db_conn *c, PGresult *r, const char *what, sm_err *err
         return sm_errf(err, SM_EEXIST, "database: %s: %s [%s]", what, m, ss);
     return sm_errf(err, SM_EDB, "database: %s: %s [%s]", what, m, ss ? ss : "-");
 }
+
+/* ---- statements sent ahead (db_exec_later) ------------------------------------------------------ */
+
+/* Ends the pipeline the queued statements went out in: a sync point, then their results in order (the
+ * first failure is the error; what follows it was skipped by the server), then, when own is not NULL,
+ * the result of the statement sent after them (PGRES_PIPELINE_ABORTED after a failure). Leaves
+ * pipeline mode. A failure fails the transaction. */
+static sm_rc pend_sync(db_conn *c, PGresult **own, sm_err *err)
+{
+    int n = c->npend;
+    c->npend = 0;
+    if (own)
+        *own = NULL;
+    PGconn *pg = c->pg;
+    sm_rc rc = SM_OK;
+    bool sent = PQpipelineSync(pg) == 1;
+    PGresult *x;
+    for (int i = 0; sent && c->pg && i < n; i++) {
+        x = PQgetResult(pg);
+        ExecStatusType s = PQresultStatus(x);
+        if (rc == SM_OK && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+            if (c->pend[i].prep >= 0 && (size_t)c->pend[i].prep < c->nprepared)
+                c->prepared[c->pend[i].prep] = 0;
+            char head[100];
+            sql_head(c->pend[i].sql, head, sizeof head);
+            rc = result_error(c, x, head, err); /* may close the session (c->pg NULL) */
+        }
+        PQclear(x);
+        if (!c->pg)
+            break;
+        while ((x = PQgetResult(pg)))
+            PQclear(x);
+    }
+    if (c->pg && sent && own) {
+        *own = PQgetResult(pg);
+        while ((x = PQgetResult(pg)))
+            PQclear(x);
+    }
+    if (c->pg) {
+        while (sent && (x = PQgetResult(pg))) {
+            bool sync = PQresultStatus(x) == PGRES_PIPELINE_SYNC;
+            PQclear(x);
+            if (sync)
+                break;
+        }
+        if (!sent || !PQexitPipelineMode(pg) || PQstatus(pg) != CONNECTION_OK) {
+            char m[300];
+            oneline(PQerrorMessage(pg), m, sizeof m);
+            if (own) {
+                PQclear(*own);
+                *own = NULL;
+            }
+            db_disconnect(c); /* the pipeline's state is unknown: nothing of this transaction was committed */
+            c->lost = true;
+            c->in_tx = c->tx_failed = true;
+            if (rc == SM_OK)
+                rc = sm_errf(err, SM_EDB, "database: connection lost with statements in flight (%s); the "
+                                          "transaction was not committed", m);
+        }
+    }
+    if (rc != SM_OK)
+        c->tx_failed = true;
+    return rc;
+}
+
+/* Reads what is still in flight, before a statement that cannot go into the pipeline. */
+static sm_rc pend_flush(db_conn *c, sm_err *err) { return c->npend && c->pg ? pend_sync(c, NULL, err) : SM_OK; }
 
 static sm_rc simple(db_conn *c, const char *sql, sm_err *err)
 {
@@ -590,13 +670,40 @@ sm_rc db_commit(db_conn *c, sm_err *err)
         return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction; it was not committed");
     }
     if (c->tx_failed) {
-        PGresult *r = PQexec(c->pg, "ROLLBACK");
-        PQclear(r);
+        if (c->npend) {
+            sm_err e2 = {0};
+            pend_sync(c, NULL, &e2);
+        }
+        if (c->pg) {
+            PGresult *r = PQexec(c->pg, "ROLLBACK");
+            PQclear(r);
+        }
         c->in_tx = c->tx_failed = false;
         return sm_errf(err, SM_EDB, "database: the transaction failed earlier and was rolled back");
     }
-    /* one round trip for both when the commit may be asynchronous (the last result is COMMIT's) */
-    PGresult *r = PQexec(c->pg, async ? "SET LOCAL synchronous_commit = off; COMMIT" : "COMMIT");
+    PGresult *r = NULL;
+    if (c->npend) {
+        /* the statements sent ahead, then the COMMIT, in one round trip; a failure among them rolls back */
+        if (async && PQsendQueryParams(c->pg, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, NULL, NULL, 0)) {
+            c->pend[c->npend].sql = "SET LOCAL synchronous_commit = off";
+            c->pend[c->npend++].prep = -1;
+        }
+        bool sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+        sm_rc rc = pend_sync(c, sent ? &r : NULL, err);
+        if (rc != SM_OK || !r) {
+            PQclear(r);
+            if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+                PGresult *rb = PQexec(c->pg, "ROLLBACK");
+                PQclear(rb);
+            }
+            c->in_tx = c->tx_failed = false;
+            return rc != SM_OK ? rc : sm_errf(err, SM_EDB, "database: sending COMMIT failed; the transaction was "
+                                                           "rolled back");
+        }
+    } else {
+        /* one round trip for both when the commit may be asynchronous (the last result is COMMIT's) */
+        r = PQexec(c->pg, async ? "SET LOCAL synchronous_commit = off; COMMIT" : "COMMIT");
+    }
     ExecStatusType st = PQresultStatus(r);
     sm_rc rc = SM_OK;
     if (st != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
@@ -657,6 +764,10 @@ void db_rollback(db_conn *c)
     if (c->begin_pending) {
         c->in_tx = c->tx_failed = c->begin_pending = false;
         return;
+    }
+    if (c->pg && c->npend) {
+        sm_err e2 = {0};
+        pend_sync(c, NULL, &e2); /* their results no longer matter */
     }
     if (c->pg) {
         PGresult *r = PQexec(c->pg, "ROLLBACK");
@@ -842,6 +953,23 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
     char name[24];
     snprintf(name, sizeof name, "s%d", id);
     PGresult *r = NULL;
+    if (c->in_tx && c->npend && c->pg) {
+        /* statements sent ahead: this one goes in their pipeline (a new one is prepared first, alone) */
+        sm_rc rc = SM_OK;
+        if (!c->prepared[id])
+            rc = pend_sync(c, NULL, err);
+        else if (PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                                     p ? p->fmt : NULL, 0))
+            rc = pend_sync(c, &r, err);
+        else if ((rc = pend_sync(c, NULL, err)) == SM_OK)
+            rc = result_error(c, NULL, head, err);
+        if (rc != SM_OK) {
+            PQclear(r);
+            return rc;
+        }
+        if (!c->pg)
+            return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction");
+    }
     if (c->in_tx && c->begin_pending && c->prepared[id])
         r = pipeline_begin(c, name, p);
     if (!r && c->in_tx && c->begin_pending) {
@@ -876,6 +1004,34 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
     return SM_OK;
 }
 
+sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
+{
+    int id = __atomic_load_n(&st->id, __ATOMIC_ACQUIRE);
+    /* outside a transaction, before its first statement (which carries BEGIN), after a failure, or a
+     * statement not prepared on this session yet: run it now */
+    if (!c->in_tx || c->begin_pending || !c->pg || c->tx_failed || id <= 0 || (size_t)id >= c->nprepared ||
+        !c->prepared[id] || (p && p->overflow) || (p ? p->n : 0) != st->nparams)
+        return db_exec(c, st, p, NULL, err);
+    if (!c->npend && !PQenterPipelineMode(c->pg))
+        return db_exec(c, st, p, NULL, err);
+    char name[24];
+    snprintf(name, sizeof name, "s%d", id);
+    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0)) {
+        char head[100];
+        sql_head(st->sql, head, sizeof head);
+        sm_rc rc = c->npend ? pend_sync(c, NULL, err) : (PQexitPipelineMode(c->pg), SM_OK);
+        if (rc == SM_OK && c->pg)
+            rc = result_error(c, NULL, head, err);
+        c->tx_failed = true;
+        return rc != SM_OK ? rc : sm_errf(err, SM_EDB, "database: sending %s failed", head);
+    }
+    c->pend[c->npend].sql = st->sql;
+    c->pend[c->npend].prep = -1;
+    if (++c->npend >= DB_PEND_MAX)
+        return pend_sync(c, NULL, err);
+    return SM_OK;
+}
+
 sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err)
 {
     if (!c->in_tx) {
@@ -886,7 +1042,9 @@ sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err)
     } else if (!c->pg || c->tx_failed) {
         return sm_errf(err, SM_EDB, "database: the transaction already failed");
     } else {
-        sm_rc rc = flush_begin(c, err);
+        sm_rc rc = pend_flush(c, err);
+        if (rc == SM_OK)
+            rc = flush_begin(c, err);
         if (rc != SM_OK)
             return rc;
     }
@@ -993,7 +1151,9 @@ sm_rc db_copy_begin(db_conn *c, const char *copy_sql, sm_err *err)
     } else if (!c->pg || c->tx_failed) {
         return sm_errf(err, SM_EDB, "database: the transaction already failed");
     } else {
-        sm_rc rc = flush_begin(c, err);
+        sm_rc rc = pend_flush(c, err);
+        if (rc == SM_OK)
+            rc = flush_begin(c, err);
         if (rc != SM_OK)
             return rc;
     }

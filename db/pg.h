@@ -63,6 +63,10 @@ bool db_connected(const db_conn *c);
 /* Closes the session (the next use reconnects). For tests and after fatal errors. */
 void db_disconnect(db_conn *c);
 const char *db_conn_lane(const db_conn *c);
+/* Kept with the connection for db/audit.c: its lane's audit chain has a committed head (appends may
+ * then be sent ahead, db_exec_later). */
+bool db_conn_lane_head(const db_conn *c);
+void db_conn_set_lane_head(db_conn *c);
 db_pool *db_conn_pool(const db_conn *c);
 /* Backend process id of the current session (0 = none), for status and tests. */
 int db_conn_backend_pid(const db_conn *c);
@@ -124,6 +128,11 @@ void db_p_null(db_params *p);
  * Errors: SM_EEXIST for a unique violation, SM_EDB otherwise (message names the statement's first
  * words, the SQLSTATE and the server's message). */
 sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err *err);
+/* Queues a statement whose result the caller does not need in the open transaction (libpq pipeline
+ * mode): it goes out with the next statement or the COMMIT, in the same round trip. Its failure fails
+ * the transaction and is reported by that next db_exec or db_commit (which then rolls back), naming the
+ * statement. Outside a transaction, or before the transaction's first statement, it runs as db_exec. */
+sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err);
 /* Runs a trusted multi-statement SQL script (migrations only; never built from input). */
 sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err);
 /* SQLSTATE of the last failed statement on this connection ("" if none). */

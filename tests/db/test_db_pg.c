@@ -505,6 +505,103 @@ static void test_tx_first_statement(void **state)
     db_pool_close(p);
 }
 
+/* Statements sent ahead (db_exec_later) go with the next statement or the COMMIT: their effects are
+ * there for the statements after them and after the commit; one that fails fails the transaction, is
+ * named by the next statement's or the COMMIT's error, and nothing of the transaction stays; the
+ * connection is usable after. */
+static long later_ins(db_conn *c, int k)
+{
+    db_params pa;
+    db_params_init(&pa);
+    db_p_int(&pa, k);
+    sm_err err = {0};
+    sm_rc rc = db_exec_later(c, &q_t_ins, &pa, &err);
+    if (rc != SM_OK)
+        fail_msg("db_exec_later %d: %s", k, err.msg);
+    return rc;
+}
+
+static void test_exec_later(void **state)
+{
+    char ci[600];
+    assert_int_equal(testpg_createdb(&PG, "later", NULL, ci, sizeof ci), 0);
+    db_pool *p = testpg_pool(ci, 1);
+    db_conn *c;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
+    assert_int_equal(db_exec(c, &q_t_create, NULL, NULL, &err), SM_OK);
+    /* outside a transaction it runs at once (and prepares the statement) */
+    later_ins(c, 1);
+    assert_int_equal(t_count(c), 1);
+    /* ahead of a statement: seen by it, and committed with the COMMIT */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 1);
+    for (int k = 2; k <= 4; k++)
+        later_ins(c, k);
+    assert_int_equal(t_count(c), 4);
+    later_ins(c, 5);
+    later_ins(c, 6);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 6);
+    /* more than a pipeline holds: sent in several */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 6);
+    for (int k = 100; k < 200; k++)
+        later_ins(c, k);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 106);
+    /* one that fails: the next statement reports it by name, the transaction is rolled back */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 106);
+    later_ins(c, 7);
+    later_ins(c, 2); /* exists */
+    later_ins(c, 8);
+    assert_int_equal(db_exec(c, &q_t_count, NULL, NULL, &err), SM_EEXIST);
+    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
+    sm_err_clear(&err);
+    assert_int_equal(db_commit(c, &err), SM_EDB);
+    sm_err_clear(&err);
+    assert_false(db_in_tx(c));
+    assert_int_equal(t_count(c), 106);
+    /* ... or the COMMIT does, which then rolls back */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 106);
+    later_ins(c, 9);
+    later_ins(c, 3);
+    assert_int_equal(db_commit(c, &err), SM_EEXIST);
+    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
+    sm_err_clear(&err);
+    assert_false(db_in_tx(c));
+    assert_int_equal(t_count(c), 106);
+    /* rolled back with statements in flight: none of them stays */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 106);
+    later_ins(c, 10);
+    db_rollback(c);
+    assert_int_equal(t_count(c), 106);
+    /* asynchronous commit with statements in flight */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 106);
+    assert_int_equal(db_tx_async_commit(c, &err), SM_OK);
+    later_ins(c, 11);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 107);
+    /* the session killed with statements in flight: an error, nothing committed, the next one reconnects */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 107);
+    later_ins(c, 12);
+    char sql[120];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", db_conn_backend_pid(c));
+    assert_int_equal(testpg_sql(ci, sql), 0);
+    usleep(200000);
+    assert_int_equal(db_commit(c, &err), SM_EDB);
+    sm_err_clear(&err);
+    assert_false(db_in_tx(c));
+    assert_int_equal(t_count(c), 107);
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_unreachable_server_clear_error),
         cmocka_unit_test(test_reconnect_after_restart),
         cmocka_unit_test(test_tx_first_statement),
+        cmocka_unit_test(test_exec_later),
     };
     return cmocka_run_group_tests_name("db_pg", tests, setup, teardown);
 }
