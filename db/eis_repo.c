@@ -132,7 +132,7 @@ static sm_rc changed(db_conn *c, const char *actor, const char *eid, const char 
     db_p_text(&p, action);
     db_p_text(&p, op_type && *op_type ? op_type : NULL);
     db_p_text(&p, detail ? detail : "");
-    sm_rc rc = db_exec(c, &q_hist, &p, NULL, err);
+    sm_rc rc = db_exec_later(c, &q_hist, &p, err); /* its failure fails the transaction at its next statement */
     if (rc != SM_OK)
         return rc;
     char act[64], obj[80], det[300];

@@ -263,7 +263,7 @@ sm_rc smsr_op_set_es5(db_conn *c, int64_t proc_id, int64_t req_id, sm_err *err)
     db_params_init(&p);
     db_p_int(&p, proc_id);
     db_p_int(&p, req_id);
-    return db_exec(c, &q_op_es5, &p, NULL, err);
+    return db_exec_later(c, &q_op_es5, &p, err);
 }
 
 sm_rc smsr_op_note(db_conn *c, int64_t proc_id, int type, const uint8_t *aid, size_t aid_len, sm_err *err)
@@ -281,7 +281,7 @@ sm_rc smsr_op_del(db_conn *c, int64_t proc_id, sm_err *err)
     db_params p;
     db_params_init(&p);
     db_p_int(&p, proc_id);
-    return db_exec(c, &q_op_del, &p, NULL, err);
+    return db_exec_later(c, &q_op_del, &p, err);
 }
 
 sm_rc smsr_op_switch_pending(db_conn *c, const char *eid, int64_t *proc_id, sm_err *err)
