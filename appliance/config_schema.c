@@ -55,8 +55,9 @@ const cfg_item cfg_schema[] = {
     I("database.audit_checkpoint_seconds", database.audit_checkpoint_seconds, "60", 1, 3600,
       "And at least this often while entries arrive (seconds)."),
 
-    I("workers.threads", workers.threads, "2", 1, 256,
-      "Worker threads (each with its own HSM session and database connection). *restart*"),
+    I("workers.threads", workers.threads, "4", 1, 256,
+      "Worker threads (each with its own HSM session and database connection). A worker spends much of "
+      "its time waiting on the database: about twice the CPU cores keeps them busy. *restart*"),
     I("workers.lease_ms", workers.lease_ms, "30000", 1000, 3600000,
       "A node's claim on a procedure step or an outbox message while it works on it: if the node dies, "
       "another takes the work over after this. Longer than the slowest step (a step that overruns is "

@@ -4,7 +4,7 @@
 # ceiling computed in the same run from the measured cost of the HSM operations, database
 # transactions and TLS exchanges one download needs (bench/e2e/bench_e2e.c). Its world lives in a
 # temporary directory and is removed at the end.
-# SMBOX_BENCH_DOWNLOADS (200), SMBOX_BENCH_INFLIGHT (64), SMBOX_BENCH_WORKERS (2), SMBOX_BENCH_ENABLE=1.
+# SMBOX_BENCH_DOWNLOADS (200), SMBOX_BENCH_INFLIGHT (64), SMBOX_BENCH_WORKERS (4, the appliance's default workers.threads), SMBOX_BENCH_ENABLE=1.
 set -eu
 bdir=${1:?usage: bench/bench-e2e.sh build/<variant>}
 SMBOX_SRCDIR=${SMBOX_SRCDIR:-$(pwd)}
@@ -13,4 +13,4 @@ export SMBOX_SRCDIR SMBOX_BIN_DIR
 enable=
 [ "${SMBOX_BENCH_ENABLE:-0}" = 1 ] && enable=-e
 exec "$bdir/bench/bench_e2e" -n "${SMBOX_BENCH_DOWNLOADS:-200}" -c "${SMBOX_BENCH_INFLIGHT:-64}" \
-    -w "${SMBOX_BENCH_WORKERS:-2}" $enable
+    -w "${SMBOX_BENCH_WORKERS:-4}" $enable

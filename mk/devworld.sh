@@ -36,7 +36,7 @@ smpp_port=${SMBOX_SMPP_PORT:-2775}
 admin_port=${SMBOX_ADMIN_PORT:-8444}
 mno_port=${SMBOX_MNO_PORT:-8445}
 m2msp_port=${SMBOX_M2MSP_PORT:-8446}
-workers=${SMBOX_WORKERS:-2}
+workers=${SMBOX_WORKERS:-4}   # the appliance default (workers.threads)
 node=${SMBOX_NODE:-smbox-dev}
 sms_only=${SMBOX_SMS_ONLY:-0}
 

@@ -48,7 +48,7 @@
 #define SPY "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
 #define CALIB 6
 
-static int N = 200, INFLIGHT = 64, WORKERS = 2, ENABLE = 0, KEEP = 0, NOSPY = 0, PRIM_ONLY = 0;
+static int N = 200, INFLIGHT = 64, WORKERS = 4, ENABLE = 0, KEEP = 0, NOSPY = 0, PRIM_ONLY = 0;
 static double PRIM_S = 0.6; /* seconds per primitive measurement */
 static e2e_world W;
 

@@ -39,7 +39,7 @@ static void test_defaults(void **state)
     assert_int_equal(sm_config_load(NULL, &c, &err), SM_OK);
     assert_string_equal(c->hsm.module, "/usr/lib/softhsm/libsofthsm2.so");
     assert_string_equal(c->hsm.token_label, "smbox-dev");
-    assert_int_equal(c->workers.threads, 2);
+    assert_int_equal(c->workers.threads, 4);
     assert_null(c->database.dsn);
     assert_int_equal(c->es.npeers, 0);
     sm_config_free(c);
