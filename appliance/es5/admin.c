@@ -249,7 +249,9 @@ static sm_rc take_next(db_conn *c, post_job *j, sm_err *err)
     sm_buf b;
     sm_buf_init(&b);
     scp81_script sc;
-    rc = scp81_script_open(&sc, &b, true, err);
+    rc = es5q_script(c, &r, err);
+    if (rc == SM_OK)
+        rc = scp81_script_open(&sc, &b, true, err);
     if (rc == SM_OK)
         rc = scp81_script_raw(&sc, r.script, r.script_len, err);
     if (rc == SM_OK)

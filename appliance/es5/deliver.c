@@ -162,6 +162,8 @@ static sm_rc step(db_conn *c, hsm_sess *s, const es5_ctx *x, es5_row *r, int64_t
     } else {
         /* first transmission of a packet (the next share of the script, whole TLVs: es5_sms_cut), or a
          * new push (a push has no effect to double) */
+        if (sms && (rc = es5q_script(c, r, err)) != SM_OK)
+            return rc;
         if (sms && (rc = es5_sms_cut(r->script, r->script_len, r->sms_off, x->set.sms_max_parts, &end, err)) != SM_OK)
             return rc;
         r->sms_len = sms ? end - r->sms_off : 0;

@@ -68,7 +68,7 @@ typedef struct es5_row {
     int prio;
     uint8_t aid[16];
     size_t aid_len;
-    uint8_t *script;
+    uint8_t *script;            /* NULL until es5q_script reads it (rows are read with its length only) */
     size_t script_len;
     int channel_req, channel;
     char label[65];
@@ -250,6 +250,9 @@ bool es5_stopping(void);
 sm_rc es5_admin_start(sm_app *app, const es5_ctx *x, sm_err *err);
 /* Stops the server (call once no job is outstanding). */
 void es5_admin_stop(void);
+/* Reads the bytes of r's script when they are not in memory yet (a row carries its length only: the
+ * queue reads rows often and scripts are kilobytes). */
+sm_rc es5q_script(db_conn *c, es5_row *r, sm_err *err);
 /* A script was queued for eid in c's open transaction: once it commits, a POST of that card held on this
  * node looks at its queue again (es5.admin_hold_ms). Any thread. */
 void es5_admin_note_queued(db_conn *c, const char *eid);

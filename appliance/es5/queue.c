@@ -14,7 +14,7 @@ es5_ctx *es5_running;
 _Atomic long es5_default_validity_s = ES5_DEFAULT_VALIDITY_S;
 
 #define ROW_COLS                                                                                                   \
-    "id, eid, prio, aid, script, channel_req, channel, label, state, phase, (deadline <= now()), "                 \
+    "id, eid, prio, aid, octet_length(script), channel_req, channel, label, state, phase, (deadline <= now()), "   \
     "(extract(epoch FROM deadline) * 1000000)::bigint, sends, coalesce(kvn, 0), spi, coalesce(kic, 0), "           \
     "coalesce(kid, 0), tar, coalesce(counter, 0), packet, coalesce(msisdn, ''), coalesce(session, ''), "           \
     "coalesce(wake_proc, 0), coalesce(wake_step, ''), coalesce(detail, ''), sms_off, sms_len, sms_done, "        \
@@ -128,6 +128,32 @@ static const char *status_name(es5_status st)
         return "cancelled";
     }
     return "?";
+}
+
+DB_STMT(q_script, 1, "SELECT script FROM es5_request WHERE id = $1");
+
+sm_rc es5q_script(db_conn *c, es5_row *r, sm_err *err)
+{
+    if (r->script || !r->script_len)
+        return SM_OK;
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, r->id);
+    db_res *res = NULL;
+    size_t len = 0;
+    sm_rc rc = db_exec(c, &q_script, &p, &res, err);
+    if (rc == SM_OK && db_res_rows(res) != 1)
+        rc = sm_errf(err, SM_ENOTFOUND, "es5: request %lld is gone", (long long)r->id);
+    if (rc == SM_OK)
+        rc = db_res_bytea(res, 0, 0, &r->script, &len, err);
+    if (rc == SM_OK && len != r->script_len) {
+        rc = sm_errf(err, SM_EINTERNAL, "es5: request %lld's script is %zu bytes, not %zu", (long long)r->id, len,
+                     r->script_len);
+        free(r->script);
+        r->script = NULL;
+    }
+    db_res_free(res);
+    return rc;
 }
 
 void es5_row_clear(es5_row *r)
@@ -324,8 +350,8 @@ static sm_rc read_row(db_res *r, int i, es5_row *o, sm_err *err)
     snprintf(o->eid, sizeof o->eid, "%s", db_res_text(r, i, 1));
     o->prio = (int)db_res_int(r, i, 2);
     sm_rc rc = db_res_bytea_into(r, i, 3, o->aid, sizeof o->aid, &o->aid_len, err);
-    if (rc == SM_OK)
-        rc = db_res_bytea(r, i, 4, &o->script, &o->script_len, err);
+    o->script = NULL;
+    o->script_len = (size_t)db_res_int(r, i, 4);
     o->channel_req = (int)db_res_int(r, i, 5);
     o->channel = (int)db_res_int(r, i, 6);
     snprintf(o->label, sizeof o->label, "%s", db_res_text(r, i, 7));

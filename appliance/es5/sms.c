@@ -118,6 +118,8 @@ sm_rc es5_sms_build(db_conn *c, hsm_sess *s, const es5_ctx *x, const es5_card *c
         scp81_script sc;
         rc = es5_sms_tar(r->aid, r->aid_len, card, tar, err);
         if (rc == SM_OK)
+            rc = es5q_script(c, r, err);
+        if (rc == SM_OK)
             rc = scp81_script_open(&sc, &data, false, err);
         if (rc == SM_OK)
             rc = scp81_script_raw(&sc, r->script + r->sms_off, r->sms_len, err);
