@@ -46,14 +46,18 @@ DB_STMT(q_claim, 4,
 DB_STMT(q_lock, 3,
         "SELECT 1 FROM proc WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running' "
         "FOR UPDATE");
-/* the fenced outcome: only the lease holder may write it */
+/* the fenced outcome: only the lease holder may write it. The step's transaction holds the row (q_lock,
+ * FOR UPDATE) since it found the lease its own, so the update cannot miss: it goes with the COMMIT
+ * (db_exec_later), and fails the transaction (the text cast to int fails naming it) if it ever did. */
 DB_STMT(q_next, 10,
-        "UPDATE proc SET step = $4, state = $5, attempts = 0, transitions = transitions + 1, "
+        "WITH u AS (UPDATE proc SET step = $4, state = $5, attempts = 0, transitions = transitions + 1, "
         "next_run_at = CASE WHEN $5 = 'waiting' THEN coalesce(deadline, 'infinity') "
         "ELSE least(now() + make_interval(secs => $6::float8 / 1000), coalesce(deadline, 'infinity')) END, "
         "data = CASE WHEN $7 THEN $8 ELSE data END, result = coalesce($9, result), last_error = $10, "
         "lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() "
-        "WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running'");
+        "WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running' RETURNING 1) "
+        "SELECT coalesce((SELECT '1' FROM u), 'engine: procedure ' || $1 || ' is no longer leased to this node')"
+        "::int");
 DB_STMT(q_retry, 5,
         "UPDATE proc SET state = 'ready', "
         "next_run_at = least(now() + make_interval(secs => $4::float8 / 1000), coalesce(deadline, 'infinity')), "
@@ -402,14 +406,15 @@ sm_rc db_engine_execute(db_engine *e, db_conn *c, const db_claim *cl, db_engine_
         db_p_bytea(&p, nx.data, nx.data_len);
         db_p_bytea(&p, nx.result, nx.result_len);
         db_p_text(&p, nx.kind == DB_NEXT_FAIL ? (nx.error[0] ? nx.error : "failed") : NULL);
-        db_res *r = NULL;
-        hrc = db_exec(c, &q_next, &p, &r, &herr);
-        if (hrc == SM_OK && db_res_affected(r) != 1)
-            ours = false;
-        db_res_free(r);
-        if (hrc == SM_OK && ours) {
+        hrc = db_exec_later(c, &q_next, &p, &herr);
+        if (hrc == SM_OK) {
             hrc = db_commit(c, &herr);
             committed = hrc == SM_OK;
+        }
+        if (hrc != SM_OK && !strcmp(db_last_sqlstate(c), "22P02") && strstr(herr.msg, "no longer leased")) {
+            /* q_next found the lease gone: fenced, nothing of the step stays (rolled back) */
+            ours = false;
+            hrc = SM_OK;
         }
     }
     free(nx.data);
