@@ -552,7 +552,7 @@ sm_rc es5q_set_phase(db_conn *c, int64_t id, const char *phase, const char *sess
     db_p_text(&p, session && *session ? session : NULL);
     db_p_int(&p, delay_ms);
     db_p_int(&p, channel);
-    return db_exec(c, &q_set_phase, &p, NULL, err);
+    return db_exec_later(c, &q_set_phase, &p, err);
 }
 
 sm_rc es5q_finish(db_conn *c, const es5_row *r, es5_status st, const char *detail, const uint8_t *resp,

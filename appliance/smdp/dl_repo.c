@@ -14,17 +14,20 @@ DB_STMT(q_load, 1,
         "SELECT proc_id, order_id, origin, requester, call_id, mno_id, eid, smsr_id, coalesce(req_iccid, ''), "
         "coalesce(req_type, ''), enable, reply, coalesce(iccid, ''), coalesce(template_id, ''), "
         "coalesce(profile_type, ''), phase, es3_seq, coalesce(expect_mid, ''), coalesce(expect_fn, ''), isdp_aid, "
-        "data_sent, ke_attempts, ke_state, coalesce(kvn, 0), scp_seq, coalesce(octet_length(script), 0), script_state, chunk, "
-        "coalesce(fail_status, ''), coalesce(warning, ''), coalesce(outcome, '') FROM dp_download WHERE proc_id = $1");
+        "data_sent, ke_attempts, ke_state, coalesce(kvn, 0), scp_seq, coalesce(octet_length(script), 0), "
+        "script_state, chunk, coalesce(fail_status, ''), coalesce(warning, ''), coalesce(outcome, '') "
+        "FROM dp_download WHERE proc_id = $1");
 /* script only when it changed ($22): rewriting the same 13 KB re-toasted, re-compressed and re-logged it
  * at every step */
 DB_STMT(q_save, 22,
-        "UPDATE dp_download SET iccid = nullif($2, ''), template_id = nullif($3, ''), profile_type = nullif($4, ''), "
-        "phase = $5, es3_seq = $6, expect_mid = nullif($7, ''), expect_fn = nullif($8, ''), isdp_aid = $9, "
-        "data_sent = $10, ke_attempts = $11, ke_state = $12, kvn = CASE WHEN $13::int > 0 THEN $13::int END, "
-        "scp_seq = $14, script = CASE WHEN $22 THEN $15 ELSE script END, script_state = $16, chunk = $17, "
-        "fail_status = nullif($18, ''), "
-        "warning = nullif($19, ''), outcome = nullif($20, ''), mno_id = $21, updated_at = now() WHERE proc_id = $1");
+        "WITH u AS (UPDATE dp_download SET iccid = nullif($2, ''), template_id = nullif($3, ''), "
+        "profile_type = nullif($4, ''), phase = $5, es3_seq = $6, expect_mid = nullif($7, ''), "
+        "expect_fn = nullif($8, ''), isdp_aid = $9, data_sent = $10, ke_attempts = $11, ke_state = $12, "
+        "kvn = CASE WHEN $13::int > 0 THEN $13::int END, scp_seq = $14, "
+        "script = CASE WHEN $22 THEN $15 ELSE script END, script_state = $16, chunk = $17, "
+        "fail_status = nullif($18, ''), warning = nullif($19, ''), outcome = nullif($20, ''), mno_id = $21, "
+        "updated_at = now() WHERE proc_id = $1 RETURNING 1) "
+        "SELECT coalesce((SELECT '1' FROM u), 'download: procedure ' || $1 || ' has no download row')::int");
 DB_STMT(q_script, 1, "SELECT script FROM dp_download WHERE proc_id = $1 AND script IS NOT NULL");
 DB_STMT(q_peer, 1, "SELECT smsr_id, coalesce(expect_mid, '') FROM dp_download WHERE proc_id = $1");
 DB_STMT(q_find, 2,
@@ -199,12 +202,8 @@ sm_rc dp_dl_save(db_conn *c, const dp_dl *d, sm_err *err)
     db_p_text(&p, d->outcome);
     db_p_text(&p, d->mno_id);
     db_p_bool(&p, d->script_dirty);
-    db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_save, &p, &r, err);
-    if (rc == SM_OK && db_res_affected(r) != 1)
-        rc = sm_errf(err, SM_ENOTFOUND, "download: procedure %lld has no download row", (long long)d->proc_id);
-    db_res_free(r);
-    return rc;
+    /* with the step's next statement or its COMMIT: a row that is gone fails the transaction there */
+    return db_exec_later(c, &q_save, &p, err);
 }
 
 sm_rc dp_dl_script(db_conn *c, dp_dl *d, sm_err *err)

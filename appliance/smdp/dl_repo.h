@@ -46,7 +46,8 @@ typedef struct dp_dl {
 sm_rc dp_dl_create(db_conn *c, const dp_dl *d, sm_err *err);
 /* SM_ENOTFOUND when the procedure has no download row. */
 sm_rc dp_dl_load(db_conn *c, int64_t proc_id, dp_dl *out, sm_err *err);
-/* Writes every mutable field back (the script when script_dirty). */
+/* Writes every mutable field back (the script when script_dirty), sent with the transaction's next
+ * statement or COMMIT (db_exec_later): a row that is gone fails the transaction. */
 sm_rc dp_dl_save(db_conn *c, const dp_dl *d, sm_err *err);
 /* Reads the script's bytes into d->script when they are not in memory yet. */
 sm_rc dp_dl_script(db_conn *c, dp_dl *d, sm_err *err);
