@@ -1095,6 +1095,30 @@ sm_rc db_res_copy(const db_res *r, int row, int col, char *out, size_t cap, sm_e
     return SM_OK;
 }
 
+sm_rc db_bytea_by_id(db_conn *c, db_stmt *st, int64_t id, size_t want, const char *what, uint8_t **out,
+                     sm_err *err)
+{
+    *out = NULL;
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, id);
+    db_res *r = NULL;
+    size_t len = 0;
+    sm_rc rc = db_exec(c, st, &p, &r, err);
+    if (rc == SM_OK && db_res_rows(r) != 1)
+        rc = sm_errf(err, SM_ENOTFOUND, "database: no %s for %lld", what, (long long)id);
+    if (rc == SM_OK)
+        rc = db_res_bytea(r, 0, 0, out, &len, err);
+    if (rc == SM_OK && len != want) {
+        rc = sm_errf(err, SM_EINTERNAL, "database: the %s of %lld is %zu bytes, not %zu", what, (long long)id, len,
+                     want);
+        free(*out);
+        *out = NULL;
+    }
+    db_res_free((db_res *)r);
+    return rc;
+}
+
 sm_rc db_res_bytea(const db_res *r, int row, int col, uint8_t **out, size_t *len, sm_err *err)
 {
     *out = NULL;

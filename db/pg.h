@@ -156,6 +156,11 @@ bool db_res_bool(const db_res *r, int row, int col);
 sm_rc db_res_copy(const db_res *r, int row, int col, char *out, size_t cap, sm_err *err);
 /* Decodes a bytea value into a new malloc'd buffer (NULL, 0 for SQL NULL). */
 sm_rc db_res_bytea(const db_res *r, int row, int col, uint8_t **out, size_t *len, sm_err *err);
+/* Runs st (one parameter, id) and reads the bytea of its one row, which must be want bytes long (a
+ * value whose length was read before: db/ repositories that fetch large columns only when needed).
+ * SM_ENOTFOUND without a row, SM_EINTERNAL for another length; what names the value in the error. */
+sm_rc db_bytea_by_id(db_conn *c, db_stmt *st, int64_t id, size_t want, const char *what, uint8_t **out,
+                     sm_err *err);
 /* Decodes a bytea value into a caller buffer. */
 sm_rc db_res_bytea_into(const db_res *r, int row, int col, uint8_t *out, size_t cap, size_t *len, sm_err *err);
 void db_res_free(db_res *r);

@@ -136,24 +136,7 @@ sm_rc es5q_script(db_conn *c, es5_row *r, sm_err *err)
 {
     if (r->script || !r->script_len)
         return SM_OK;
-    db_params p;
-    db_params_init(&p);
-    db_p_int(&p, r->id);
-    db_res *res = NULL;
-    size_t len = 0;
-    sm_rc rc = db_exec(c, &q_script, &p, &res, err);
-    if (rc == SM_OK && db_res_rows(res) != 1)
-        rc = sm_errf(err, SM_ENOTFOUND, "es5: request %lld is gone", (long long)r->id);
-    if (rc == SM_OK)
-        rc = db_res_bytea(res, 0, 0, &r->script, &len, err);
-    if (rc == SM_OK && len != r->script_len) {
-        rc = sm_errf(err, SM_EINTERNAL, "es5: request %lld's script is %zu bytes, not %zu", (long long)r->id, len,
-                     r->script_len);
-        free(r->script);
-        r->script = NULL;
-    }
-    db_res_free(res);
-    return rc;
+    return db_bytea_by_id(c, &q_script, r->id, r->script_len, "script of ES5 request", &r->script, err);
 }
 
 void es5_row_clear(es5_row *r)

@@ -210,24 +210,7 @@ sm_rc dp_dl_script(db_conn *c, dp_dl *d, sm_err *err)
 {
     if (d->script || !d->script_len)
         return SM_OK;
-    db_params p;
-    db_params_init(&p);
-    db_p_int(&p, d->proc_id);
-    db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_script, &p, &r, err);
-    size_t len = 0;
-    if (rc == SM_OK && db_res_rows(r) != 1)
-        rc = sm_errf(err, SM_ENOTFOUND, "download: procedure %lld has no protected profile stored", (long long)d->proc_id);
-    if (rc == SM_OK)
-        rc = db_res_bytea(r, 0, 0, &d->script, &len, err);
-    if (rc == SM_OK && len != d->script_len) {
-        rc = sm_errf(err, SM_EINTERNAL, "download: procedure %lld's protected profile is %zu bytes, not %zu",
-                     (long long)d->proc_id, len, d->script_len);
-        free(d->script);
-        d->script = NULL;
-    }
-    db_res_free(r);
-    return rc;
+    return db_bytea_by_id(c, &q_script, d->proc_id, d->script_len, "protected profile of download", &d->script, err);
 }
 
 void dp_dl_clear(dp_dl *d)

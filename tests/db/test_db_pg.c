@@ -426,18 +426,26 @@ static long t_count(db_conn *c)
     return n;
 }
 
+/* A database of its own with table t_first, and a pool of one connection, taken. */
+static db_pool *t_world(const char *name, char *ci, size_t cap, db_conn **c)
+{
+    sm_err err = {0};
+    assert_int_equal(testpg_createdb(&PG, name, NULL, ci, cap), 0);
+    db_pool *p = testpg_pool(ci, 1);
+    assert_int_equal(db_pool_take(p, c, &err), SM_OK);
+    assert_int_equal(db_exec(*c, &q_t_create, NULL, NULL, &err), SM_OK);
+    return p;
+}
+
 /* A transaction's BEGIN travels with its first statement: the statement's failure fails the transaction
  * (rolled back at commit), an empty transaction commits, an asynchronous commit is asked for with the
  * COMMIT and stays local to its transaction. */
 static void test_tx_first_statement(void **state)
 {
     char ci[600];
-    assert_int_equal(testpg_createdb(&PG, "first", NULL, ci, sizeof ci), 0);
-    db_pool *p = testpg_pool(ci, 1);
     db_conn *c;
+    db_pool *p = t_world("first", ci, sizeof ci, &c);
     sm_err err = {0};
-    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
-    assert_int_equal(db_exec(c, &q_t_create, NULL, NULL, &err), SM_OK);
     db_params pa;
     for (int round = 0; round < 2; round++) { /* the statement not yet prepared, then prepared */
         assert_int_equal(db_begin(c, &err), SM_OK);
@@ -524,12 +532,9 @@ static long later_ins(db_conn *c, int k)
 static void test_exec_later(void **state)
 {
     char ci[600];
-    assert_int_equal(testpg_createdb(&PG, "later", NULL, ci, sizeof ci), 0);
-    db_pool *p = testpg_pool(ci, 1);
     db_conn *c;
+    db_pool *p = t_world("later", ci, sizeof ci, &c);
     sm_err err = {0};
-    assert_int_equal(db_pool_take(p, &c, &err), SM_OK);
-    assert_int_equal(db_exec(c, &q_t_create, NULL, NULL, &err), SM_OK);
     /* outside a transaction it runs at once (and prepares the statement) */
     later_ins(c, 1);
     assert_int_equal(t_count(c), 1);
@@ -602,6 +607,38 @@ static void test_exec_later(void **state)
     db_pool_close(p);
 }
 
+/* A large column read on its own by id (the repositories keep only its length in their rows). */
+DB_STMT(q_b_create, 0, "CREATE TABLE t_blob (id bigint PRIMARY KEY, b bytea)");
+DB_STMT(q_b_fill, 0, "INSERT INTO t_blob VALUES (1, decode(repeat('ab', 5000), 'hex')), (2, NULL)");
+DB_STMT(q_b_get, 1, "SELECT b FROM t_blob WHERE id = $1 AND b IS NOT NULL");
+
+static void test_bytea_by_id(void **state)
+{
+    char ci[600];
+    db_conn *c;
+    db_pool *p = t_world("blob", ci, sizeof ci, &c);
+    sm_err err = {0};
+    assert_int_equal(db_exec(c, &q_b_create, NULL, NULL, &err), SM_OK);
+    assert_int_equal(db_exec(c, &q_b_fill, NULL, NULL, &err), SM_OK);
+    uint8_t *b = NULL;
+    assert_int_equal(db_bytea_by_id(c, &q_b_get, 1, 5000, "blob", &b, &err), SM_OK);
+    assert_non_null(b);
+    assert_int_equal(b[0], 0xAB);
+    assert_int_equal(b[4999], 0xAB);
+    free(b);
+    assert_int_equal(db_bytea_by_id(c, &q_b_get, 1, 4999, "blob", &b, &err), SM_EINTERNAL);
+    assert_null(b);
+    assert_non_null(strstr(err.msg, "blob of 1 is 5000 bytes, not 4999"));
+    sm_err_clear(&err);
+    assert_int_equal(db_bytea_by_id(c, &q_b_get, 2, 10, "blob", &b, &err), SM_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no blob for 2"));
+    sm_err_clear(&err);
+    assert_int_equal(db_bytea_by_id(c, &q_b_get, 3, 10, "blob", &b, &err), SM_ENOTFOUND);
+    sm_err_clear(&err);
+    db_pool_give(c);
+    db_pool_close(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_reconnect_after_restart),
         cmocka_unit_test(test_tx_first_statement),
         cmocka_unit_test(test_exec_later),
+        cmocka_unit_test(test_bytea_by_id),
     };
     return cmocka_run_group_tests_name("db_pg", tests, setup, teardown);
 }
