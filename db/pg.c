@@ -431,6 +431,7 @@ void db_disconnect(db_conn *c)
     c->in_tx = c->tx_failed = c->begin_pending = c->async_commit = false;
     c->noncommit = 0;
     c->npend = 0;
+    c->lane_head = false; /* a new session may be to a restored database */
     if (c->prepared)
         memset(c->prepared, 0, c->nprepared);
 }
@@ -593,8 +594,10 @@ static sm_rc pend_sync(db_conn *c, PGresult **own, sm_err *err)
                                           "transaction was not committed", m);
         }
     }
-    if (rc != SM_OK)
+    if (rc != SM_OK) {
         c->tx_failed = true;
+        c->lane_head = false; /* what failed may have been an append finding no head: look again */
+    }
     return rc;
 }
 

@@ -64,7 +64,8 @@ bool db_connected(const db_conn *c);
 void db_disconnect(db_conn *c);
 const char *db_conn_lane(const db_conn *c);
 /* Kept with the connection for db/audit.c: its lane's audit chain has a committed head (appends may
- * then be sent ahead, db_exec_later). */
+ * then be sent ahead, db_exec_later). Forgotten when statements sent ahead fail and when the session
+ * is closed, so the next append looks at the head again. */
 bool db_conn_lane_head(const db_conn *c);
 void db_conn_set_lane_head(db_conn *c);
 db_pool *db_conn_pool(const db_conn *c);

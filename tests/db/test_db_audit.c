@@ -196,6 +196,7 @@ static void test_audit_failure_stops_action(void **state)
     assert_int_equal(scalar(c, "SELECT count(*) FROM action_done"), 0);
     /* the head of the chain gone after all (never in service: a restore from an older copy, say): the
      * append sent ahead fails with that, rather than doing nothing */
+    append_n(c, 1, "again"); /* the failure made the connection forget the head: seen again */
     assert_int_equal(testpg_sql(ci, "DELETE FROM audit_chain"), 0);
     assert_int_equal(db_begin(c, &err), SM_OK);
     assert_int_equal(db_exec(c, &q_act_ins, NULL, NULL, &err), SM_OK);
@@ -208,6 +209,10 @@ static void test_audit_failure_stops_action(void **state)
     assert_non_null(strstr(err.msg, "is missing or malformed"));
     sm_err_clear(&err);
     assert_int_equal(scalar(c, "SELECT count(*) FROM action_done"), 0);
+    /* the next append looks at the head again: a new head would restart the chain at 1, which its
+     * entries already hold: refused too */
+    assert_int_not_equal(db_audit_append(c, "ssh:bob", "after.loss.again", "x", "ok", NULL, &err), SM_OK);
+    sm_err_clear(&err);
     db_pool_give(c);
     db_pool_close(p);
 }
