@@ -289,10 +289,10 @@ static void post_run(sm_worker *w, void *arg)
         rc = take_next(c, j, &err);
     if (rc == SM_OK)
         rc = db_commit(c, &err);
-    if (rc == SM_OK && touch)
-        j->sess->touched = now;
     else if (c)
         db_rollback(c);
+    if (rc == SM_OK && touch)
+        j->sess->touched = now;
     if (rc != SM_OK) {
         free(j->script);
         j->script = NULL;
@@ -307,10 +307,12 @@ static void post_run(sm_worker *w, void *arg)
 
 static void post_done(void *arg);
 
-static void unhold(adm_sess *s)
+/* Takes the session off the held list: its held POST's connection (NULL when none was held). */
+static ram_conn *unhold(adm_sess *s)
 {
-    if (!s->held)
-        return;
+    ram_conn *c = s->held;
+    if (!c)
+        return NULL;
     evtimer_del(s->hold_ev);
     if (s->hprev)
         s->hprev->hnext = s->hnext;
@@ -320,6 +322,13 @@ static void unhold(adm_sess *s)
         s->hnext->hprev = s->hprev;
     s->hprev = s->hnext = NULL;
     s->held = NULL;
+    return c;
+}
+
+/* Whether the session stays open after a POST without work (the card posts again), or ends. */
+static bool keep_open(const adm_sess *s, int64_t now)
+{
+    return !es5_stopping() && s->req == 0 && now - s->idle_since < A.x->set.admin_idle_ms;
 }
 
 static void on_hold_end(evutil_socket_t fd, short what, void *arg)
@@ -327,14 +336,11 @@ static void on_hold_end(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     adm_sess *s = arg;
-    ram_conn *c = s->held;
+    ram_conn *c = unhold(s);
     if (!c)
         return;
-    unhold(s);
     s->hold_until = 0;
-    int64_t now = mono_ms();
-    bool keep = !es5_stopping() && s->req == 0 && now - s->idle_since < A.x->set.admin_idle_ms;
-    ram_reply_none(c, keep ? A.x->set.admin_path : NULL);
+    ram_reply_none(c, keep_open(s, mono_ms()) ? A.x->set.admin_path : NULL);
 }
 
 /* Holds the card's POST until its hold ends (es5.admin_hold_ms after it came, within the session's idle
@@ -407,9 +413,7 @@ static void wake_one(const char *eid)
     R.next = (R.next + 1) % RECENT;
     for (adm_sess *s = g_held; s; s = s->hnext)
         if (!strcmp(s->eid, eid)) {
-            ram_conn *c = s->held;
-            unhold(s);
-            check_again(s, c);
+            check_again(s, unhold(s));
             return;
         }
 }
@@ -431,9 +435,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         R.all_at = mono_ms();
         while (g_held) {
             adm_sess *s = g_held;
-            ram_conn *c = s->held;
-            unhold(s);
-            check_again(s, c);
+            check_again(s, unhold(s));
         }
     } else {
         for (size_t i = 0; i < n; i++)
@@ -511,7 +513,7 @@ static void post_done(void *arg)
         if (!s->idle_since)
             s->idle_since = now;
         /* keep the session for a while in case more work comes (the card polls again), then end it */
-        bool keep = !es5_stopping() && s->req == 0 && now - s->idle_since < A.x->set.admin_idle_ms;
+        bool keep = keep_open(s, now);
         if (keep && j->rc == SM_OK && woken_since(s->eid, j->started)) {
             /* a script was queued for this card while this check ran: look again */
             free(j->script);
@@ -710,8 +712,7 @@ void es5_admin_stop(void)
     pthread_mutex_unlock(&W.mu);
     while (g_held) { /* answered now: the session ends */
         adm_sess *s = g_held;
-        ram_conn *c = s->held;
-        unhold(s);
+        ram_conn *c = unhold(s);
         s->hold_until = 0;
         ram_reply_none(c, NULL);
     }
