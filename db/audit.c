@@ -155,6 +155,7 @@ static bool clean_name(const char *s)
     return true;
 }
 
+/* Appends e to its chain, which is always c's lane (db_audit_append). */
 static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
 {
     sm_buf head, fields;
@@ -168,8 +169,9 @@ static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
         return sm_errf(err, SM_ENOMEM, "audit: out of memory");
     }
     sm_rc rc = SM_OK;
-    /* the connection's own lane, whose head a committed append has shown: no round trip of its own */
-    bool later = !strcmp(e->chain, db_conn_lane(c)) && db_conn_lane_head(c);
+    /* the chain is the connection's lane (db_audit_append): once a committed append has shown its head,
+     * no round trip of its own */
+    bool later = db_conn_lane_head(c);
     for (int attempt = 0; rc == SM_OK; attempt++) {
         db_params p;
         db_params_init(&p);
@@ -190,7 +192,7 @@ static sm_rc append_in_tx(db_conn *c, const entry *e, sm_err *err)
         rc = db_exec(c, &q_append, &p, &r, err);
         int rows = rc == SM_OK ? db_res_rows(r) : 0;
         db_res_free(r);
-        if (rc == SM_OK && rows == 1 && !strcmp(e->chain, db_conn_lane(c)))
+        if (rc == SM_OK && rows == 1)
             db_on_commit(c, head_known, c);
         if (rc != SM_OK || rows == 1)
             break;

@@ -51,10 +51,8 @@ struct db_conn {
         void *arg;
     } oncommit[8];       /* db_on_commit: run after the open transaction commits */
     int noncommit;
-    struct {
-        const char *sql; /* for the error message */
-        int prep;        /* a PQsendPrepare of this statement id (-1: an execution) */
-    } pend[DB_PEND_MAX + 1]; /* db_exec_later: sent in pipeline mode, results not read yet (+ a SET) */
+    const char *pend[DB_PEND_MAX + 1]; /* db_exec_later: the SQL of what was sent in pipeline mode, results
+                                        * not read yet (+ a SET with the COMMIT), for their errors */
     int npend;
     db_conn *next;
 };
@@ -555,10 +553,8 @@ static sm_rc pend_sync(db_conn *c, PGresult **own, sm_err *err)
         x = PQgetResult(pg);
         ExecStatusType s = PQresultStatus(x);
         if (rc == SM_OK && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-            if (c->pend[i].prep >= 0 && (size_t)c->pend[i].prep < c->nprepared)
-                c->prepared[c->pend[i].prep] = 0;
             char head[100];
-            sql_head(c->pend[i].sql, head, sizeof head);
+            sql_head(c->pend[i], head, sizeof head);
             rc = result_error(c, x, head, err); /* may close the session (c->pg NULL) */
         }
         PQclear(x);
@@ -653,6 +649,16 @@ static sm_rc flush_begin(db_conn *c, sm_err *err)
     return rc;
 }
 
+/* A COMMIT that did not run (a failure before it, in its pipeline or in the SET sent with it) leaves the
+ * server's transaction open: end it. */
+static void end_open_tx(db_conn *c)
+{
+    if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(c->pg, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
 sm_rc db_commit(db_conn *c, sm_err *err)
 {
     if (!c->in_tx)
@@ -673,32 +679,19 @@ sm_rc db_commit(db_conn *c, sm_err *err)
         return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction; it was not committed");
     }
     if (c->tx_failed) {
-        if (c->npend) {
-            sm_err e2 = {0};
-            pend_sync(c, NULL, &e2);
-        }
-        if (c->pg) {
-            PGresult *r = PQexec(c->pg, "ROLLBACK");
-            PQclear(r);
-        }
-        c->in_tx = c->tx_failed = false;
+        db_rollback(c);
         return sm_errf(err, SM_EDB, "database: the transaction failed earlier and was rolled back");
     }
     PGresult *r = NULL;
     if (c->npend) {
         /* the statements sent ahead, then the COMMIT, in one round trip; a failure among them rolls back */
-        if (async && PQsendQueryParams(c->pg, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, NULL, NULL, 0)) {
-            c->pend[c->npend].sql = "SET LOCAL synchronous_commit = off";
-            c->pend[c->npend++].prep = -1;
-        }
+        if (async && PQsendQueryParams(c->pg, "SET LOCAL synchronous_commit = off", 0, NULL, NULL, NULL, NULL, 0))
+            c->pend[c->npend++] = "SET LOCAL synchronous_commit = off";
         bool sent = PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
         sm_rc rc = pend_sync(c, sent ? &r : NULL, err);
         if (rc != SM_OK || !r) {
             PQclear(r);
-            if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-                PGresult *rb = PQexec(c->pg, "ROLLBACK");
-                PQclear(rb);
-            }
+            end_open_tx(c);
             c->in_tx = c->tx_failed = false;
             return rc != SM_OK ? rc : sm_errf(err, SM_EDB, "database: sending COMMIT failed; the transaction was "
                                                            "rolled back");
@@ -709,11 +702,8 @@ sm_rc db_commit(db_conn *c, sm_err *err)
     }
     ExecStatusType st = PQresultStatus(r);
     sm_rc rc = SM_OK;
-    if (st != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        /* the SET failed and COMMIT never ran: end the transaction */
-        PGresult *rb = PQexec(c->pg, "ROLLBACK");
-        PQclear(rb);
-    }
+    if (st != PGRES_COMMAND_OK && PQstatus(c->pg) == CONNECTION_OK)
+        end_open_tx(c); /* the SET failed and COMMIT never ran */
     if (st != PGRES_COMMAND_OK) {
         const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         snprintf(c->sqlstate, sizeof c->sqlstate, "%s", ss ? ss : "");
@@ -871,6 +861,12 @@ static int stmt_id(db_stmt *st)
     return fresh;
 }
 
+/* Queues (pipeline mode) the prepared statement name with p's values; 1 when libpq took it. */
+static int send_prepared(PGconn *pg, const char *name, const db_params *p)
+{
+    return PQsendQueryPrepared(pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
+}
+
 /* A transaction's first statement, already prepared, goes out with its BEGIN in one round trip (libpq
  * pipeline mode). Returns the statement's result (success or error), or NULL when BEGIN did not run (a
  * session that died while idle, a libpq refusal): the caller then sends BEGIN alone, which reconnects
@@ -880,9 +876,7 @@ static PGresult *pipeline_begin(db_conn *c, const char *name, const db_params *p
     PGconn *pg = c->pg;
     if (!PQenterPipelineMode(pg))
         return NULL;
-    bool sent = PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-                PQsendQueryPrepared(pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL,
-                                    0) &&
+    bool sent = PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) && send_prepared(pg, name, p) &&
                 PQpipelineSync(pg);
     PGresult *rb = NULL, *rs = NULL, *x;
     if (sent) {
@@ -961,8 +955,7 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
         sm_rc rc = SM_OK;
         if (!c->prepared[id])
             rc = pend_sync(c, NULL, err);
-        else if (PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                                     p ? p->fmt : NULL, 0))
+        else if (send_prepared(c->pg, name, p))
             rc = pend_sync(c, &r, err);
         else if ((rc = pend_sync(c, NULL, err)) == SM_OK)
             rc = result_error(c, NULL, head, err);
@@ -1019,7 +1012,7 @@ sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
         return db_exec(c, st, p, NULL, err);
     char name[24];
     snprintf(name, sizeof name, "s%d", id);
-    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0)) {
+    if (!send_prepared(c->pg, name, p)) {
         char head[100];
         sql_head(st->sql, head, sizeof head);
         sm_rc rc = c->npend ? pend_sync(c, NULL, err) : (PQexitPipelineMode(c->pg), SM_OK);
@@ -1028,9 +1021,8 @@ sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
         c->tx_failed = true;
         return rc != SM_OK ? rc : sm_errf(err, SM_EDB, "database: sending %s failed", head);
     }
-    c->pend[c->npend].sql = st->sql;
-    c->pend[c->npend].prep = -1;
-    if (++c->npend >= DB_PEND_MAX)
+    c->pend[c->npend++] = st->sql;
+    if (c->npend >= DB_PEND_MAX)
         return pend_sync(c, NULL, err);
     return SM_OK;
 }
@@ -1118,7 +1110,7 @@ sm_rc db_bytea_by_id(db_conn *c, db_stmt *st, int64_t id, size_t want, const cha
         free(*out);
         *out = NULL;
     }
-    db_res_free((db_res *)r);
+    db_res_free(r);
     return rc;
 }
 
