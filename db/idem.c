@@ -4,19 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* DO UPDATE (not DO NOTHING) so the statement always returns the row, even one committed by a
- * concurrent transaction after this statement's snapshot; xmax = 0 tells a fresh insert. */
-DB_STMT(q_begin, 2,
-        "INSERT INTO idem (requester, call_id) VALUES ($1, $2) "
-        "ON CONFLICT (requester, call_id) DO UPDATE SET requester = EXCLUDED.requester "
-        "RETURNING (xmax = 0) AS fresh, state, response, coalesce(proc_id, 0)");
 DB_STMT(q_proc, 3, "UPDATE idem SET proc_id = $3 WHERE requester = $1 AND call_id = $2");
-DB_STMT(q_complete, 3,
-        "UPDATE idem SET state = 'done', response = $3, completed_at = now() "
-        "WHERE requester = $1 AND call_id = $2 AND state = 'pending'");
 /* Both keys of a call in one round trip: the second is taken only when the first is absent or fresh
- * (a replay of the first starts nothing, as before). The second INSERT reads the first's result, so
- * the first runs (and waits for a concurrent duplicate) first. */
+ * (a replay of the first starts nothing, as before). DO UPDATE (not DO NOTHING) so each INSERT always
+ * returns the row, even one committed by a concurrent transaction after this statement's snapshot;
+ * xmax = 0 tells a fresh insert. The second INSERT reads the first's result, so the first runs (and
+ * waits for a concurrent duplicate) first. */
 DB_STMT(q_begin2, 3,
         "WITH a AS (INSERT INTO idem (requester, call_id) SELECT $1::text, $2::text WHERE $2::text IS NOT NULL "
         "ON CONFLICT (requester, call_id) DO UPDATE SET requester = EXCLUDED.requester "
@@ -48,37 +41,11 @@ static sm_rc check_key(const char *requester, const char *call_id, sm_err *err)
     return SM_OK;
 }
 
+/* One key: the pair's statement with no second key (its checks refuse a missing or empty one). */
 sm_rc db_idem_begin(db_conn *c, const char *requester, const char *call_id, db_idem *out, sm_err *err)
 {
-    memset(out, 0, sizeof *out);
-    sm_rc rc = check_key(requester, call_id, err);
-    if (rc != SM_OK)
-        return rc;
-    if (!db_in_tx(c))
-        return sm_errf(err, SM_ESTATE, "idempotency: db_idem_begin needs the request's transaction");
-    db_params p;
-    db_params_init(&p);
-    db_p_text(&p, requester);
-    db_p_text(&p, call_id);
-    db_res *r = NULL;
-    rc = db_exec(c, &q_begin, &p, &r, err);
-    if (rc != SM_OK)
-        return rc;
-    if (db_res_rows(r) != 1) {
-        db_res_free(r);
-        return sm_errf(err, SM_EINTERNAL, "idempotency: insert-or-return gave no row");
-    }
-    if (db_res_bool(r, 0, 0))
-        out->state = DB_IDEM_NEW;
-    else if (!strcmp(db_res_text(r, 0, 1), "done"))
-        out->state = DB_IDEM_DONE;
-    else
-        out->state = DB_IDEM_PENDING;
-    out->proc_id = db_res_int(r, 0, 3);
-    if (out->state == DB_IDEM_DONE)
-        rc = db_res_bytea(r, 0, 2, &out->response, &out->response_len, err);
-    db_res_free(r);
-    return rc;
+    int which = 0;
+    return db_idem_begin2(c, requester, call_id, NULL, out, &which, err);
 }
 
 static const char *key_or_null(const char *k) { return k && *k ? k : NULL; }
@@ -161,17 +128,9 @@ sm_rc db_idem_set_proc(db_conn *c, const char *requester, const char *call_id, i
 sm_rc db_idem_complete(db_conn *c, const char *requester, const char *call_id, const uint8_t *response, size_t len,
                        sm_err *err)
 {
-    db_params p;
-    db_params_init(&p);
-    db_p_text(&p, requester);
-    db_p_text(&p, call_id);
-    db_p_bytea(&p, response ? response : (const uint8_t *)"", response ? len : 0);
-    db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_complete, &p, &r, err);
-    if (rc == SM_OK && db_res_affected(r) != 1)
-        rc = sm_errf(err, SM_ESTATE, "idempotency: no pending request %s from %s", call_id, requester);
-    db_res_free(r);
-    return rc;
+    if (!call_id || !*call_id)
+        return sm_errf(err, SM_ESTATE, "idempotency: no pending request without a call id from %s", requester);
+    return db_idem_complete2(c, requester, call_id, NULL, response, len, err);
 }
 
 sm_rc db_idem_purge(db_conn *c, long max_age_s, long *removed, sm_err *err)
