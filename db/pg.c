@@ -1027,22 +1027,25 @@ sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
     return SM_OK;
 }
 
-sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err)
+/* Readies the session for a statement sent outside the pipeline and its BEGIN (a script, COPY): connected
+ * outside a transaction; inside one, its BEGIN sent and the statements sent ahead read. */
+static sm_rc direct_ready(db_conn *c, sm_err *err)
 {
     if (!c->in_tx) {
         drop_if_dead(c);
-        sm_rc rc = db_connect(c, err);
-        if (rc != SM_OK)
-            return rc;
-    } else if (!c->pg || c->tx_failed) {
-        return sm_errf(err, SM_EDB, "database: the transaction already failed");
-    } else {
-        sm_rc rc = pend_flush(c, err);
-        if (rc == SM_OK)
-            rc = flush_begin(c, err);
-        if (rc != SM_OK)
-            return rc;
+        return db_connect(c, err);
     }
+    if (!c->pg || c->tx_failed)
+        return sm_errf(err, SM_EDB, "database: the transaction already failed");
+    sm_rc rc = pend_flush(c, err);
+    return rc == SM_OK ? flush_begin(c, err) : rc;
+}
+
+sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err)
+{
+    sm_rc ready = direct_ready(c, err);
+    if (ready != SM_OK)
+        return ready;
     PGresult *r = PQexec(c->pg, sql);
     ExecStatusType s = PQresultStatus(r);
     sm_rc rc = SM_OK;
@@ -1162,20 +1165,9 @@ void db_res_free(db_res *r)
 
 sm_rc db_copy_begin(db_conn *c, const char *copy_sql, sm_err *err)
 {
-    if (!c->in_tx) {
-        drop_if_dead(c);
-        sm_rc rc = db_connect(c, err);
-        if (rc != SM_OK)
-            return rc;
-    } else if (!c->pg || c->tx_failed) {
-        return sm_errf(err, SM_EDB, "database: the transaction already failed");
-    } else {
-        sm_rc rc = pend_flush(c, err);
-        if (rc == SM_OK)
-            rc = flush_begin(c, err);
-        if (rc != SM_OK)
-            return rc;
-    }
+    sm_rc ready = direct_ready(c, err);
+    if (ready != SM_OK)
+        return ready;
     PGresult *r = PQexec(c->pg, copy_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         sm_rc rc = result_error(c, r, "COPY", err);
