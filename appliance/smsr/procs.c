@@ -235,18 +235,23 @@ static sm_rc start_cleanup(step *s, sm_err *err)
     return rc;
 }
 
+/* The send step again in a second: another operation on the eUICC has to end first. */
+static sm_rc send_later(step *s)
+{
+    s->nx->kind = DB_NEXT_STEP;
+    snprintf(s->nx->step, sizeof s->nx->step, "send");
+    s->nx->delay_ms = 1000;
+    return SM_OK;
+}
+
 static sm_rc createisdp_send(step *s, sm_err *err)
 {
     bool pending = false;
     sm_rc rc = smsr_op_cleanup_pending(s->c, s->row.eid, &pending, err);
     if (rc != SM_OK)
         return rc;
-    if (pending) {
-        s->nx->kind = DB_NEXT_STEP;
-        snprintf(s->nx->step, sizeof s->nx->step, "send");
-        s->nx->delay_ms = 1000;
-        return SM_OK;
-    }
+    if (pending)
+        return send_later(s);
     db_euicc e;
     rc = db_eis_get(s->c, s->row.eid, &e, err);
     if (rc != SM_OK)
@@ -349,12 +354,8 @@ static sm_rc profileop_send(step *s, sm_err *err)
         sm_rc rc = smsr_op_switch_before(s->c, s->row.eid, s->p->id, &older, err);
         if (rc != SM_OK)
             return rc;
-        if (older) {
-            s->nx->kind = DB_NEXT_STEP;
-            snprintf(s->nx->step, sizeof s->nx->step, "send");
-            s->nx->delay_ms = 1000;
-            return SM_OK;
-        }
+        if (older)
+            return send_later(s);
     }
     db_euicc e;
     sm_rc rc = db_eis_get(s->c, s->row.eid, &e, err);
