@@ -91,9 +91,9 @@ const cfg_item cfg_schema[] = {
     I("es.client_backoff_ms", es.client_backoff_ms, "500", 10, 600000,
       "Outbound ES calls: first back-off, doubled per attempt. *restart*"),
     I("es.outbox_poll_ms", es.outbox_poll_ms, "500", 10, 3600000,
-      "The outbox pump's poll (ms): for messages due after a retry back-off and notifications missed while "
-      "the listening session reconnected. New messages are sent at once: a commit on this node starts the "
-      "pump, and other nodes' by PostgreSQL NOTIFY. *restart*"),
+      "The outbox pump's poll (ms): for messages due after a retry back-off, messages of a node that died "
+      "after its commit, and notifications missed while the listening session reconnected. New messages are "
+      "sent at once: a commit on this node starts its pump, and smctl's by PostgreSQL NOTIFY. *restart*"),
     I("es.outbox_pumps", es.outbox_pumps, "0", 0, 256,
       "Outbox pump jobs delivering at once on the worker pool; 0 = worker threads - 1 (at least 1). *restart*"),
     S("es.public_url", es.public_url, "https://127.0.0.1:8443", "How peers reach this appliance."),

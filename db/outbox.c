@@ -16,6 +16,12 @@ DB_STMT(q_add, 8,
         "WITH m AS (INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) "
         "SELECT m.id, pg_notify('" DB_OUTBOX_CHANNEL "', $8) FROM m");
+/* a process that pumps its own commits (a commit hook is set) does not notify: it delivers the message
+ * itself at once, and a NOTIFY would cost every listening node a wake-up (and the committing transaction
+ * the server's notification-queue lock) for a message they could only race it for */
+DB_STMT(q_add_quiet, 7,
+        "INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
 DB_STMT(q_claim, 3,
         "WITH due AS (SELECT id FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= now() "
         "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
@@ -84,15 +90,17 @@ sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err
     else
         db_p_null(&p);
     db_p_int(&p, m->max_attempts > 0 ? m->max_attempts : 20);
+    commit_hook *h = atomic_load(&g_hook);
     char origin[200];
-    db_outbox_origin(db_conn_pool(c), origin, sizeof origin);
-    db_p_text(&p, origin);
+    if (!h) {
+        db_outbox_origin(db_conn_pool(c), origin, sizeof origin);
+        db_p_text(&p, origin);
+    }
     db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_add, &p, &r, err);
+    sm_rc rc = db_exec(c, h ? &q_add_quiet : &q_add, &p, &r, err);
     if (rc == SM_OK && id)
         *id = db_res_int(r, 0, 0);
     db_res_free(r);
-    commit_hook *h = atomic_load(&g_hook);
     if (rc == SM_OK && h)
         db_on_commit(c, run_hook, h);
     return rc;

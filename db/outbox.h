@@ -21,10 +21,11 @@ typedef struct db_outbox_msg {
     int max_attempts;        /* 0 = 20; then the message is 'dead' (kept, reported) */
 } db_outbox_msg;
 
-/* Queues a message. Call inside the transaction of the state change it reports. The same transaction
- * sends NOTIFY DB_OUTBOX_CHANNEL (payload: this process's origin, db_outbox_origin) so that other nodes'
- * pumps wake when it commits, and this process's commit hook (db_outbox_on_commit) runs after the
- * commit. */
+/* Queues a message. Call inside the transaction of the state change it reports. After the commit, this
+ * process's commit hook (db_outbox_on_commit) runs: its own pump delivers the message. A process
+ * without a hook (smctl, a node that does not pump) instead has the same transaction send NOTIFY
+ * DB_OUTBOX_CHANNEL (payload: its origin, db_outbox_origin) so that the nodes' pumps wake when it
+ * commits. */
 sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err);
 
 #define DB_OUTBOX_CHANNEL "smbox_outbox"
