@@ -920,17 +920,17 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
 {
     if (out)
         *out = NULL;
-    char head[100];
-    sql_head(st->sql, head, sizeof head);
+    char head[100]; /* the statement's first words, for messages: made only when one is needed */
+#define HEAD() (sql_head(st->sql, head, sizeof head), head)
     if (p && p->overflow)
-        return sm_errf(err, SM_EINTERNAL, "database: too many parameters for %s", head);
+        return sm_errf(err, SM_EINTERNAL, "database: too many parameters for %s", HEAD());
     if ((p ? p->n : 0) != st->nparams)
-        return sm_errf(err, SM_EINTERNAL, "database: %s takes %d parameters, got %d", head, st->nparams, p ? p->n : 0);
+        return sm_errf(err, SM_EINTERNAL, "database: %s takes %d parameters, got %d", HEAD(), st->nparams, p ? p->n : 0);
     if (c->in_tx) {
         if (!c->pg)
             return sm_errf(err, SM_EDB, "database: connection lost earlier in this transaction");
         if (c->tx_failed)
-            return sm_errf(err, SM_EDB, "database: the transaction already failed (%s)", head);
+            return sm_errf(err, SM_EDB, "database: the transaction already failed (%s)", HEAD());
     } else {
         drop_if_dead(c);
         sm_rc rc = db_connect(c, err);
@@ -958,7 +958,7 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
         else if (send_prepared(c->pg, name, p))
             rc = pend_sync(c, &r, err);
         else if ((rc = pend_sync(c, NULL, err)) == SM_OK)
-            rc = result_error(c, NULL, head, err);
+            rc = result_error(c, NULL, HEAD(), err);
         if (rc != SM_OK) {
             PQclear(r);
             return rc;
@@ -976,7 +976,7 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
     if (!r && !c->prepared[id]) {
         PGresult *pr = PQprepare(c->pg, name, st->sql, st->nparams, NULL);
         if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
-            sm_rc rc = result_error(c, pr, head, err);
+            sm_rc rc = result_error(c, pr, HEAD(), err);
             PQclear(pr);
             return rc;
         }
@@ -987,7 +987,7 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
         r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        sm_rc rc = result_error(c, r, head, err);
+        sm_rc rc = result_error(c, r, HEAD(), err);
         PQclear(r);
         return rc;
     }
@@ -998,21 +998,31 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
     else
         PQclear(r);
     return SM_OK;
+#undef HEAD
 }
 
-sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
+static sm_rc exec_later(db_conn *c, db_stmt *st, const db_params *p, bool with_begin, sm_err *err)
 {
     int id = __atomic_load_n(&st->id, __ATOMIC_ACQUIRE);
-    /* outside a transaction, before its first statement (which carries BEGIN), after a failure, or a
-     * statement not prepared on this session yet: run it now */
-    if (!c->in_tx || c->begin_pending || !c->pg || c->tx_failed || id <= 0 || (size_t)id >= c->nprepared ||
-        !c->prepared[id] || (p && p->overflow) || (p ? p->n : 0) != st->nparams)
+    /* outside a transaction, before its first statement (unless with_begin: then it takes the BEGIN
+     * along), without a session, after a failure, or a statement not prepared on this session yet: run
+     * it now */
+    if (!c->in_tx || (c->begin_pending && !with_begin) || !c->pg || c->tx_failed || id <= 0 ||
+        (size_t)id >= c->nprepared || !c->prepared[id] || (p && p->overflow) || (p ? p->n : 0) != st->nparams)
         return db_exec(c, st, p, NULL, err);
     if (!c->npend && !PQenterPipelineMode(c->pg))
         return db_exec(c, st, p, NULL, err);
     char name[24];
     snprintf(name, sizeof name, "s%d", id);
-    if (!send_prepared(c->pg, name, p)) {
+    bool begin = c->begin_pending;
+    if (begin) {
+        /* db_exec_ahead as the transaction's first statement: its BEGIN goes ahead with it (db_begin
+         * found the session alive; one lost since fails this transaction, which was not committed) */
+        c->begin_pending = false;
+        if (PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+            c->pend[c->npend++] = "BEGIN";
+    }
+    if ((begin && !c->npend) || !send_prepared(c->pg, name, p)) {
         char head[100];
         sql_head(st->sql, head, sizeof head);
         sm_rc rc = c->npend ? pend_sync(c, NULL, err) : (PQexitPipelineMode(c->pg), SM_OK);
@@ -1025,6 +1035,16 @@ sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
     if (c->npend >= DB_PEND_MAX)
         return pend_sync(c, NULL, err);
     return SM_OK;
+}
+
+sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
+{
+    return exec_later(c, st, p, false, err);
+}
+
+sm_rc db_exec_ahead(db_conn *c, db_stmt *st, const db_params *p, sm_err *err)
+{
+    return exec_later(c, st, p, true, err);
 }
 
 /* Readies the session for a statement sent outside the pipeline and its BEGIN (a script, COPY): connected

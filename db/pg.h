@@ -134,6 +134,11 @@ sm_rc db_exec(db_conn *c, db_stmt *st, const db_params *p, db_res **out, sm_err 
  * the transaction and is reported by that next db_exec or db_commit (which then rolls back), naming the
  * statement. Outside a transaction, or before the transaction's first statement, it runs as db_exec. */
 sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err);
+/* db_exec_later that, as the transaction's first statement, takes the BEGIN along instead of running
+ * now. The first statement otherwise reconnects once, transparently, a session the server closed while
+ * it sat idle; sent ahead, such a loss fails the transaction (nothing of it committed): for callers that
+ * retry anyway (the procedure engine's steps). */
+sm_rc db_exec_ahead(db_conn *c, db_stmt *st, const db_params *p, sm_err *err);
 /* Runs a trusted multi-statement SQL script (migrations only; never built from input). */
 sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err);
 /* SQLSTATE of the last failed statement on this connection ("" if none). */

@@ -46,6 +46,13 @@ DB_STMT(q_claim, 4,
 DB_STMT(q_lock, 3,
         "SELECT 1 FROM proc WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running' "
         "FOR UPDATE");
+/* The same lock, sent ahead with the step's BEGIN (db_exec_ahead) rather than waited for: it fails the
+ * transaction, with the message q_next's failure has (the text cast to int fails naming it), if the lease
+ * is no longer ours. The step's first statement (or its COMMIT) reports that, and nothing of it stays. */
+DB_STMT(q_lock_later, 3,
+        "SELECT coalesce((SELECT '1' FROM proc WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 "
+        "AND state = 'running' FOR UPDATE), 'engine: procedure ' || $1 || ' is no longer leased to this node')"
+        "::int");
 /* the fenced outcome: only the lease holder may write it. The step's transaction holds the row (q_lock,
  * FOR UPDATE) since it found the lease its own, so the update cannot miss: it goes with the COMMIT
  * (db_exec_later), and fails the transaction (the text cast to int fails naming it) if it ever did. */
@@ -269,6 +276,12 @@ static void fenced_params(db_params *p, const db_claim *cl)
     db_p_int(p, cl->token);
 }
 
+/* The failure q_lock_later and q_next make when the lease is no longer ours. */
+static bool fenced_error(const db_conn *c, const char *msg)
+{
+    return !strcmp(db_last_sqlstate(c), "22P02") && strstr(msg, "is no longer leased to this node");
+}
+
 /* Locks the row if the lease is still ours; false = fenced. */
 static sm_rc lock_ours(db_conn *c, const db_claim *cl, bool *ours, sm_err *err)
 {
@@ -381,22 +394,35 @@ sm_rc db_engine_execute(db_engine *e, db_conn *c, const db_claim *cl, db_engine_
     sm_rc rc = db_begin(c, err);
     if (rc != SM_OK)
         return rc;
-    bool ours = false;
-    rc = lock_ours(c, cl, &ours, err);
-    if (rc != SM_OK || !ours) {
+    bool ours = true;
+    {
+        db_params p;
+        fenced_params(&p, cl);
+        rc = db_exec_ahead(c, &q_lock_later, &p, err);
+    }
+    if (rc != SM_OK) {
+        bool fenced = fenced_error(c, err->msg);
         db_rollback(c);
-        if (rc == SM_OK && st)
-            st->fenced++;
+        if (fenced) {
+            if (st)
+                st->fenced++;
+            return SM_OK;
+        }
         return rc;
     }
     sm_rc hrc = k->step(c, &pv, &nx, k->arg, &herr);
+    if (hrc != SM_OK && fenced_error(c, herr.msg)) {
+        /* the lock sent ahead found the lease gone: fenced, nothing of the step stays (rolled back) */
+        ours = false;
+        hrc = SM_OK;
+    }
     const char *state = hrc == SM_OK ? next_state(nx.kind) : NULL;
-    if (hrc == SM_OK && !state)
+    if (hrc == SM_OK && ours && !state)
         hrc = sm_errf(&herr, SM_EINTERNAL, "handler of %s/%s returned no next action", cl->kind, cl->step);
     if (hrc == SM_OK && (nx.kind == DB_NEXT_STEP || nx.kind == DB_NEXT_WAIT) && !nx.step[0])
         snprintf(nx.step, sizeof nx.step, "%s", cl->step);
     bool committed = false;
-    if (hrc == SM_OK) {
+    if (hrc == SM_OK && ours) {
         db_params p;
         fenced_params(&p, cl);
         db_p_text(&p, nx.kind == DB_NEXT_STEP || nx.kind == DB_NEXT_WAIT ? nx.step : cl->step);
@@ -411,8 +437,8 @@ sm_rc db_engine_execute(db_engine *e, db_conn *c, const db_claim *cl, db_engine_
             hrc = db_commit(c, &herr);
             committed = hrc == SM_OK;
         }
-        if (hrc != SM_OK && !strcmp(db_last_sqlstate(c), "22P02") && strstr(herr.msg, "no longer leased")) {
-            /* q_next found the lease gone: fenced, nothing of the step stays (rolled back) */
+        if (hrc != SM_OK && fenced_error(c, herr.msg)) {
+            /* q_lock_later or q_next found the lease gone: fenced, nothing of the step stays (rolled back) */
             ours = false;
             hrc = SM_OK;
         }

@@ -529,6 +529,18 @@ static long later_ins(db_conn *c, int k)
     return rc;
 }
 
+static long ahead_ins(db_conn *c, int k)
+{
+    db_params pa;
+    db_params_init(&pa);
+    db_p_int(&pa, k);
+    sm_err err = {0};
+    sm_rc rc = db_exec_ahead(c, &q_t_ins, &pa, &err);
+    if (rc != SM_OK)
+        fail_msg("db_exec_ahead %d: %s", k, err.msg);
+    return rc;
+}
+
 static void test_exec_later(void **state)
 {
     char ci[600];
@@ -548,16 +560,50 @@ static void test_exec_later(void **state)
     later_ins(c, 6);
     assert_int_equal(db_commit(c, &err), SM_OK);
     assert_int_equal(t_count(c), 6);
+    /* db_exec_ahead, as the transaction's first statement, takes the BEGIN along: rolled back with
+     * it ... */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    ahead_ins(c, 50);
+    db_rollback(c);
+    assert_int_equal(t_count(c), 6);
+    /* ... committed with it, with nothing else in the transaction ... */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    ahead_ins(c, 50);
+    assert_int_equal(db_commit(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 7);
+    /* ... and failing, it fails the transaction: the next statement names it, nothing stays */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    ahead_ins(c, 2); /* exists */
+    later_ins(c, 51);
+    assert_int_equal(db_exec(c, &q_t_count, NULL, NULL, &err), SM_EEXIST);
+    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
+    sm_err_clear(&err);
+    db_rollback(c);
+    assert_false(db_in_tx(c));
+    assert_int_equal(t_count(c), 7);
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    ahead_ins(c, 3); /* exists: the COMMIT reports it */
+    assert_int_equal(db_commit(c, &err), SM_EEXIST);
+    sm_err_clear(&err);
+    assert_false(db_in_tx(c));
+    assert_int_equal(t_count(c), 7);
+    /* later in the transaction it is db_exec_later */
+    assert_int_equal(db_begin(c, &err), SM_OK);
+    assert_int_equal(t_count(c), 7);
+    ahead_ins(c, 52);
+    assert_int_equal(t_count(c), 8);
+    db_rollback(c);
+    assert_int_equal(t_count(c), 7);
     /* more than a pipeline holds: sent in several */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 6);
+    assert_int_equal(t_count(c), 7);
     for (int k = 100; k < 200; k++)
         later_ins(c, k);
     assert_int_equal(db_commit(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     /* one that fails: the next statement reports it by name, the transaction is rolled back */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     later_ins(c, 7);
     later_ins(c, 2); /* exists */
     later_ins(c, 8);
@@ -567,33 +613,33 @@ static void test_exec_later(void **state)
     assert_int_equal(db_commit(c, &err), SM_EDB);
     sm_err_clear(&err);
     assert_false(db_in_tx(c));
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     /* ... or the COMMIT does, which then rolls back */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     later_ins(c, 9);
     later_ins(c, 3);
     assert_int_equal(db_commit(c, &err), SM_EEXIST);
     assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
     sm_err_clear(&err);
     assert_false(db_in_tx(c));
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     /* rolled back with statements in flight: none of them stays */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     later_ins(c, 10);
     db_rollback(c);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     /* asynchronous commit with statements in flight */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 106);
+    assert_int_equal(t_count(c), 107);
     assert_int_equal(db_tx_async_commit(c, &err), SM_OK);
     later_ins(c, 11);
     assert_int_equal(db_commit(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 107);
+    assert_int_equal(t_count(c), 108);
     /* the session killed with statements in flight: an error, nothing committed, the next one reconnects */
     assert_int_equal(db_begin(c, &err), SM_OK);
-    assert_int_equal(t_count(c), 107);
+    assert_int_equal(t_count(c), 108);
     later_ins(c, 12);
     char sql[120];
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", db_conn_backend_pid(c));
@@ -602,7 +648,7 @@ static void test_exec_later(void **state)
     assert_int_equal(db_commit(c, &err), SM_EDB);
     sm_err_clear(&err);
     assert_false(db_in_tx(c));
-    assert_int_equal(t_count(c), 107);
+    assert_int_equal(t_count(c), 108);
     db_pool_give(c);
     db_pool_close(p);
 }
