@@ -91,8 +91,9 @@ static void h_call_end(void *ctx, void *worker, bool ok)
     }
     if (local) {
         sm_err e2 = {0};
-        /* SM_ESTATE: the lease was lost meanwhile; the call commits anyway (at least once) */
-        t_local.recorded = db_outbox_complete(c, t_local.it, &e2) == SM_OK;
+        /* sent ahead with the sender's COMMIT: a lease taken over meanwhile fails that commit, and the
+         * call's effects go with it (the new holder delivers the message): exactly once */
+        t_local.recorded = db_outbox_complete_in_tx(c, t_local.it, &e2) == SM_OK;
         t_local.open = true;
         return;
     }
@@ -103,10 +104,15 @@ static void h_call_end(void *ctx, void *worker, bool ok)
     }
 }
 
+/* Replay keys. Not for an in-process delivery from our own outbox: that message is delivered exactly
+ * once by its row's fenced completion in the call's own transaction (h_call_end), and its ids are our
+ * own; two statements (and a stored answer) per message saved. */
 static es_idem_state h_idem_begin(void *ctx, void *worker, const char *requester, const char *kf, const char *km,
                                   char **stored, int *which)
 {
     (void)ctx;
+    if (t_local.pending)
+        return ES_IDEM_NEW;
     db_conn *c = wdb(worker);
     db_idem r;
     memset(&r, 0, sizeof r);
@@ -134,6 +140,8 @@ static void h_idem_complete(void *ctx, void *worker, const char *requester, cons
                             const char *stored)
 {
     (void)ctx;
+    if (t_local.pending)
+        return;
     db_conn *c = wdb(worker);
     sm_err err = {0};
     if (c && db_idem_complete2(c, requester, kf, km, (const uint8_t *)stored, strlen(stored), &err) != SM_OK &&
@@ -385,9 +393,17 @@ static sm_rc outbox_send(const db_outbox_item *it, void *arg, bool *permanent, s
         if (db_commit(pa->c, &cerr) != SM_OK) {
             pa->recorded = false;
             char q[600];
-            sm_log(SM_LOG_ERR, "net", "db_commit_failed", "outbox=%lld error=%s", (long long)it->id, SM_LOGQ(q, cerr.msg));
-            if (rc == SM_OK)
-                rc = sm_errf(err, SM_EDB, "local delivery: the call's transaction did not commit: %.300s", cerr.msg);
+            if (db_outbox_lease_lost(pa->c, cerr.msg)) {
+                /* another pump took the message over: the call was rolled back; that pump delivers it */
+                sm_log(SM_LOG_NOTICE, "net", "outbox_lease_lost", "outbox=%lld", (long long)it->id);
+                rc = sm_errf(err, SM_ESTATE, "local delivery: %.300s; the call was rolled back", cerr.msg);
+            } else {
+                sm_log(SM_LOG_ERR, "net", "db_commit_failed", "outbox=%lld error=%s", (long long)it->id,
+                       SM_LOGQ(q, cerr.msg));
+                if (rc == SM_OK)
+                    rc = sm_errf(err, SM_EDB, "local delivery: the call's transaction did not commit: %.300s",
+                                 cerr.msg);
+            }
         }
     }
     es_msg_clear(&ans);

@@ -33,6 +33,11 @@ DB_STMT(q_claim, 3,
 DB_STMT(q_done, 2,
         "UPDATE outbox SET state = 'delivered', delivered_at = now(), lease_owner = NULL, last_error = NULL "
         "WHERE id = $1 AND lease_token = $2 AND state = 'sending'");
+#define LEASE_LOST_TEXT "is no longer leased to this node"
+DB_STMT(q_done_in_tx, 2,
+        "WITH u AS (UPDATE outbox SET state = 'delivered', delivered_at = now(), lease_owner = NULL, last_error = NULL "
+        "WHERE id = $1 AND lease_token = $2 AND state = 'sending' RETURNING 1) "
+        "SELECT coalesce((SELECT '1' FROM u), 'outbox: message ' || $1 || ' " LEASE_LOST_TEXT "')::int");
 DB_STMT(q_fail, 5,
         "UPDATE outbox SET state = CASE WHEN $4 OR attempts >= max_attempts THEN 'dead' ELSE 'pending' END, "
         "next_attempt_at = now() + make_interval(secs => $5::float8 / 1000), last_error = $3, lease_owner = NULL "
@@ -185,6 +190,21 @@ sm_rc db_outbox_complete(db_conn *c, const db_outbox_item *it, sm_err *err)
                      (long long)it->id);
     db_res_free(r);
     return rc;
+}
+
+sm_rc db_outbox_complete_in_tx(db_conn *c, const db_outbox_item *it, sm_err *err)
+{
+    db_params p;
+    db_params_init(&p);
+    db_p_int(&p, it->id);
+    db_p_int(&p, it->token);
+    return db_exec_later(c, &q_done_in_tx, &p, err);
+}
+
+bool db_outbox_lease_lost(const db_conn *c, const char *errmsg)
+{
+    return !strcmp(db_last_sqlstate(c), "22P02") && errmsg && strstr(errmsg, "outbox: message ") &&
+           strstr(errmsg, LEASE_LOST_TEXT);
 }
 
 sm_rc db_outbox_fail(db_conn *c, const db_outbox_item *it, const char *why, bool permanent, const db_outbox_opts *o,

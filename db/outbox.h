@@ -61,6 +61,12 @@ sm_rc db_outbox_claim(db_conn *c, const char *owner, const db_outbox_opts *o, db
 /* Marks a claimed message delivered. SM_ESTATE if its lease was taken over meanwhile (the peer may then
  * receive it twice: delivery is at least once, peers deduplicate on the message id). */
 sm_rc db_outbox_complete(db_conn *c, const db_outbox_item *it, sm_err *err);
+/* The same inside the transaction of an in-process delivery, sent ahead (db_exec_later): a lease taken
+ * over meanwhile fails that transaction, so the delivery's effects and its record commit together or
+ * not at all (exactly once), the COMMIT naming the lost lease (db_outbox_lease_lost). */
+sm_rc db_outbox_complete_in_tx(db_conn *c, const db_outbox_item *it, sm_err *err);
+/* Whether err (and the connection's last SQLSTATE) is db_outbox_complete_in_tx's lost lease. */
+bool db_outbox_lease_lost(const db_conn *c, const char *errmsg);
 /* Records a failed attempt: retried after the backoff, or 'dead' when permanent or out of attempts. */
 sm_rc db_outbox_fail(db_conn *c, const db_outbox_item *it, const char *why, bool permanent, const db_outbox_opts *o,
                      sm_err *err);

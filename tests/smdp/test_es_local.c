@@ -2,9 +2,10 @@
  * the durable outbox (sm_es_outbox_add) addressed to local:; the outbox sender runs it through our own
  * ES server pipeline on its worker: the SM-SR handler sees our SM-DP's GSMA id and role, its
  * asynchronous response comes back the same way with our SM-SR's identity, and answers wake the
- * procedure (net/es_answer.h). Also: a repeated delivery runs nothing twice (replay keys), a crash
- * between the outbox write and the delivery loses nothing, and a message whose sender role does not
- * fit the function is refused (1.1/1.2) and audited. Real PostgreSQL, real ES server (no TLS used). */
+ * procedure (net/es_answer.h). Also: a delivery taken over by another pump leaves nothing, so each
+ * message acts exactly once without replay keys; a crash between the outbox write and the delivery
+ * loses nothing; and a message whose sender role does not fit the function is refused (1.1/1.2) and
+ * audited. Real PostgreSQL, real ES server (no TLS used). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,6 +152,19 @@ static sm_rc step(db_conn *c, const db_proc *p, db_next *nx, void *arg, sm_err *
 
 /* ---- the other role: stub SM-SR handlers and the SM-DP's callback ------------------------------- */
 
+/* a takeover under a delivery: the message of this kind being sent gets another pump's lease token */
+static char g_takeover[64];
+
+static void maybe_takeover(void)
+{
+    if (!g_takeover[0])
+        return;
+    char q[200];
+    snprintf(q, sizeof q, "UPDATE outbox SET lease_token = lease_token + 1000000, lease_owner = 'other' "
+                          "WHERE kind = '%s' AND state = 'sending'", g_takeover);
+    assert_int_equal(testpg_sql(CONNINFO, q), 0);
+}
+
 static void h_sr_geteis(es_call *c, void *arg)
 {
     pthread_mutex_lock(&g_mu);
@@ -169,6 +183,7 @@ static void h_sr_createisdp(es_call *c, void *arg)
     g_sr_role = c->caller.role;
     pthread_mutex_unlock(&g_mu);
     assert_true(c->in_tx);
+    maybe_takeover();
     /* answered when the handler returns: the async response goes to the outbox in this transaction */
     es_add_str(c->out, "Isd-p-aid", "A0000005591010FFFFFFFF8900001100");
 }
@@ -180,6 +195,7 @@ static void h_dp_createisdp_cb(es_call *c, void *arg)
     snprintf(g_dp_caller, sizeof g_dp_caller, "%s", c->caller.id);
     g_dp_role = c->caller.role;
     pthread_mutex_unlock(&g_mu);
+    maybe_takeover();
     int64_t proc = es_answer_proc_of(c->hdr.relates_to);
     assert_true(proc > 0);
     es_answer a = {.fn = c->fn, .status = c->in_status, .body = c->in};
@@ -305,33 +321,71 @@ static void test_async_call_and_callback(void **state)
     assert_string_equal(proc_state(id, b, sizeof b), "done/answer");
 }
 
-static void test_repeated_delivery_runs_once(void **state)
+/* asynchronous responses to procedure id's request */
+static long responses(int64_t id)
+{
+    char mid[100], q[300];
+    es_answer_message_id(id, 1, mid, sizeof mid);
+    snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE kind = 'ES3.CreateISDPResponse' AND relates_to = '%s'", mid);
+    return sql_long(q);
+}
+
+/* rows of procedure id's messages that match cond */
+static long count_rows(const char *cond, int64_t id)
+{
+    char q[300];
+    snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE proc_id = %lld AND %s", (long long)id, cond);
+    return sql_long(q);
+}
+
+/* Another pump takes a message over while it is being delivered (its lease ran out under a slow
+ * delivery): the first delivery's transaction fails at its COMMIT and the call's effects go with it;
+ * the new holder delivers it, and the effects are there once. A delivered message is not sent again. */
+static void test_takeover_during_delivery_runs_once(void **state)
 {
     int64_t id = new_proc("ES3.CreateISDP", OUR_SR, ES_ROLE_SMSR);
     g_expect = (exp_answer){.fn = "ES3.CreateISDP", .exec = ES_EXEC_SUCCESS};
     engine();
-    int calls0 = g_sr_calls;
-    assert_int_equal(pump().sent, 1);
-    assert_int_equal(g_sr_calls, calls0 + 1);
-    /* the sender's lease expired and another node sends the request again: same MessageID and
-     * FunctionCallIdentifier, the SM-SR handler does not run again */
+    /* the request: the SM-SR handler runs, and meanwhile another pump claims the message */
+    snprintf(g_takeover, sizeof g_takeover, "ES3.CreateISDP");
+    pump_res r = pump();
+    g_takeover[0] = 0;
+    assert_int_equal(r.sent, 0);
+    assert_int_equal(r.failed, 1);
+    /* rolled back: no asynchronous response queued, the message still the other pump's */
+    assert_int_equal(responses(id), 0);
+    assert_int_equal(count_rows("state = 'sending'", id), 1);
+    /* the other pump delivers it (here: made due again, as its claim would) */
     char q[200];
     snprintf(q, sizeof q, "UPDATE outbox SET state = 'pending', next_attempt_at = now() WHERE proc_id = %lld",
              (long long)id);
     assert_int_equal(testpg_sql(CONNINFO, q), 0);
     int cb0 = g_dp_callbacks;
-    pump_res r = pump(); /* the request again, and the response the first delivery queued */
-    assert_int_equal(r.sent, 2);
-    assert_int_equal(g_sr_calls, calls0 + 1);
+    r = pump();
+    assert_int_equal(r.sent, 1);
+    assert_int_equal(r.failed, 0);
+    assert_int_equal(responses(id), 1);
+    /* the response, taken over under the SM-DP's callback: the procedure is not woken by that delivery */
+    snprintf(g_takeover, sizeof g_takeover, "ES3.CreateISDPResponse");
+    r = pump();
+    g_takeover[0] = 0;
+    assert_int_equal(r.failed, 1);
     assert_int_equal(g_dp_callbacks, cb0 + 1);
-    /* the async response twice: the SM-DP's callback does not run again */
-    assert_int_equal(testpg_sql(CONNINFO, "UPDATE outbox SET state = 'pending', next_attempt_at = now() "
-                                          "WHERE kind = 'ES3.CreateISDPResponse'"),
-                     0);
-    pump();
-    assert_int_equal(g_dp_callbacks, cb0 + 1);
-    engine();
     char b[160];
+    assert_string_equal(proc_state(id, b, sizeof b), "waiting/answer");
+    assert_int_equal(testpg_sql(CONNINFO, "UPDATE outbox SET state = 'pending', next_attempt_at = now() "
+                                          "WHERE kind = 'ES3.CreateISDPResponse' AND state = 'sending'"),
+                     0);
+    r = pump();
+    assert_int_equal(r.sent, 1);
+    assert_int_equal(g_dp_callbacks, cb0 + 2);
+    assert_string_equal(proc_state(id, b, sizeof b), "ready/answer");
+    /* everything delivered once; nothing is due again */
+    assert_int_equal(count_rows("state <> 'delivered'", id), 0);
+    assert_int_equal(pump().sent + pump().failed, 0);
+    /* in-process deliveries keep no replay keys: the outbox row is their record */
+    assert_int_equal(sql_long("SELECT count(*) FROM idem"), 0);
+    engine();
     assert_string_equal(proc_state(id, b, sizeof b), "done/answer");
 }
 
@@ -375,7 +429,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_call_identity_and_answer),
         cmocka_unit_test(test_async_call_and_callback),
-        cmocka_unit_test(test_repeated_delivery_runs_once),
+        cmocka_unit_test(test_takeover_during_delivery_runs_once),
         cmocka_unit_test(test_crash_between_outbox_and_delivery),
         cmocka_unit_test(test_wrong_role_refused_and_audited),
     };
