@@ -1,12 +1,14 @@
 /* GP Amendment E certificates (7F21): strict parser, encoder, HSM issuing, X.509 CI/EUM chains. */
 #include "crypto/gpcert.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -438,8 +440,9 @@ static time_t asn1_time(const ASN1_TIME *a)
     return timegm(&tm);
 }
 
-sm_rc gpcert_x509_issuer(const uint8_t *der, size_t len, const gpcert_issuer *parent, time_t now,
-                         gpcert_issuer *out, sm_err *err)
+/* Everything gpcert_x509_issuer checks but the validity at a given time. */
+static sm_rc x509_issuer_verify(const uint8_t *der, size_t len, const gpcert_issuer *parent, gpcert_issuer *out,
+                                sm_err *err)
 {
     const char *role = parent ? "intermediate (EUM) X.509 certificate" : "CI X.509 certificate";
     const unsigned char *p = der;
@@ -525,18 +528,103 @@ sm_rc gpcert_x509_issuer(const uint8_t *der, size_t len, const gpcert_issuer *pa
     }
     out->not_before = asn1_time(X509_get0_notBefore(x));
     out->not_after = asn1_time(X509_get0_notAfter(x));
-    if (out->not_before == (time_t)-1 || out->not_after == (time_t)-1) {
+    if (out->not_before == (time_t)-1 || out->not_after == (time_t)-1)
         rc = sm_errf(err, SM_EPARSE, "gpcert: %s validity unreadable", role);
-        goto done;
-    }
-    if (now < out->not_before)
-        rc = sm_errf(err, SM_EVERIFY, "gpcert: %s is not yet valid", role);
-    else if (now > out->not_after)
-        rc = sm_errf(err, SM_EVERIFY, "gpcert: %s has expired", role);
 done:
     EVP_PKEY_free(ppk);
     X509_free(x);
     return rc;
+}
+
+/* ---- verified issuers, remembered (gpcert_issuer_cache_stats) ---------------------------------- */
+
+#define ISSUER_CACHE 64
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        uint8_t key[32];
+        gpcert_issuer is;
+        bool used;
+    } e[ISSUER_CACHE];
+    unsigned next;
+    unsigned long hits, misses;
+} g_ic = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int issuer_key(const uint8_t *der, size_t len, const gpcert_issuer *parent, uint8_t key[32])
+{
+    sm_buf b;
+    sm_buf_init(&b);
+    sm_buf_append(&b, "smbox-gpcert-x509-issuer-v1", 28);
+    sm_buf_append_byte(&b, parent != NULL);
+    if (parent) {
+        /* the whole parent: a child verified under one issuer says nothing under another */
+        sm_buf_append(&b, parent->pub, sizeof parent->pub);
+        sm_buf_append_byte(&b, (uint8_t)parent->curve);
+        sm_buf_append_byte(&b, (uint8_t)parent->key_id_len);
+        sm_buf_append(&b, parent->key_id, parent->key_id_len);
+        sm_buf_append_byte(&b, (uint8_t)(parent->name_len >> 8));
+        sm_buf_append_byte(&b, (uint8_t)parent->name_len);
+        sm_buf_append(&b, parent->name, parent->name_len);
+    }
+    sm_buf_append_byte(&b, (uint8_t)(len >> 8));
+    sm_buf_append_byte(&b, (uint8_t)len);
+    sm_buf_append(&b, der, len);
+    int ok = !b.failed;
+    if (ok)
+        SHA256(b.data, b.len, key);
+    sm_buf_free(&b);
+    return ok ? 0 : -1;
+}
+
+void gpcert_issuer_cache_stats(unsigned long *hits, unsigned long *misses)
+{
+    pthread_mutex_lock(&g_ic.mu);
+    if (hits)
+        *hits = g_ic.hits;
+    if (misses)
+        *misses = g_ic.misses;
+    pthread_mutex_unlock(&g_ic.mu);
+}
+
+sm_rc gpcert_x509_issuer(const uint8_t *der, size_t len, const gpcert_issuer *parent, time_t now,
+                         gpcert_issuer *out, sm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    uint8_t key[32];
+    bool keyed = der && len > 0 && len < 65536 && issuer_key(der, len, parent, key) == 0;
+    bool hit = false;
+    pthread_mutex_lock(&g_ic.mu);
+    for (unsigned i = 0; keyed && i < ISSUER_CACHE && !hit; i++)
+        if (g_ic.e[i].used && !memcmp(g_ic.e[i].key, key, sizeof key)) {
+            *out = g_ic.e[i].is;
+            hit = true;
+        }
+    if (hit)
+        g_ic.hits++;
+    else
+        g_ic.misses++;
+    pthread_mutex_unlock(&g_ic.mu);
+    if (!hit) {
+        sm_rc rc = x509_issuer_verify(der, len, parent, out, err);
+        if (rc != SM_OK) {
+            memset(out, 0, sizeof *out);
+            return rc;
+        }
+        if (keyed) {
+            pthread_mutex_lock(&g_ic.mu);
+            unsigned i = g_ic.next++ % ISSUER_CACHE;
+            memcpy(g_ic.e[i].key, key, sizeof key);
+            g_ic.e[i].is = *out;
+            g_ic.e[i].used = true;
+            pthread_mutex_unlock(&g_ic.mu);
+        }
+    }
+    const char *role = parent ? "intermediate (EUM) X.509 certificate" : "CI X.509 certificate";
+    if (now < out->not_before)
+        return sm_errf(err, SM_EVERIFY, "gpcert: %s is not yet valid", role);
+    if (now > out->not_after)
+        return sm_errf(err, SM_EVERIFY, "gpcert: %s has expired", role);
+    return SM_OK;
 }
 
 sm_rc gpcert_verify_chain(const uint8_t *const *certs, const size_t *lens, size_t n, gpcert_purpose purpose,

@@ -143,6 +143,11 @@ sm_rc gpcert_check(const gpcert *c, const gpcert_issuer *issuer, gpcert_purpose 
  * the trust anchor). On success fills *out as the next issuer. */
 sm_rc gpcert_x509_issuer(const uint8_t *der, size_t len, const gpcert_issuer *parent, time_t now,
                          gpcert_issuer *out, sm_err *err);
+/* gpcert_x509_issuer remembers, process-wide, the last 64 certificates it verified (keyed by a SHA-256
+ * of the DER and the whole parent): the same CI and EUM certificates arrive with every eUICC's chain,
+ * and their parsing and signature checks are the chain's cost. Only successes are kept; the validity
+ * at `now` is checked at every call. Counters for tests and statistics: */
+void gpcert_issuer_cache_stats(unsigned long *hits, unsigned long *misses);
 
 /* Whole chain: certs[0] is the CI (X.509, self-signed trust anchor), certs[1..n-2] X.509
  * intermediates (the EUM for an eUICC), certs[n-1] the 7F21 leaf checked for `purpose`.

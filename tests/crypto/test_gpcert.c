@@ -473,6 +473,60 @@ static void test_x509_negative(void **state)
     assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, NULL, now, &out, &err), SM_EVERIFY);
 }
 
+/* Verified CI and EUM certificates are remembered: the same answer again without the work, the
+ * validity still checked at each call, and nothing served for another certificate or another parent. */
+static void test_x509_issuer_cache(void **state)
+{
+    sm_err err = {0};
+    time_t now = time(NULL);
+    gpcert_issuer a, b, out;
+    unsigned long h0, m0, h1, m1;
+    gpcert_issuer_cache_stats(&h0, &m0);
+    assert_int_equal(gpcert_x509_issuer(ci_der, ci_len, NULL, now, &a, &err), SM_OK);
+    assert_int_equal(gpcert_x509_issuer(ci_der, ci_len, NULL, now, &b, &err), SM_OK);
+    assert_memory_equal(&a, &b, sizeof a);
+    gpcert_issuer_cache_stats(&h1, &m1);
+    assert_true(h1 >= h0 + 1);
+    /* the validity at `now`, cached or not */
+    assert_int_equal(gpcert_x509_issuer(ci_der, ci_len, NULL, a.not_after + 86400, &out, &err), SM_EVERIFY);
+    assert_non_null(strstr(err.msg, "expired"));
+    sm_err_clear(&err);
+    assert_int_equal(gpcert_x509_issuer(ci_der, ci_len, NULL, a.not_before - 86400, &out, &err), SM_EVERIFY);
+    assert_non_null(strstr(err.msg, "not yet valid"));
+    sm_err_clear(&err);
+    /* the EUM under the CI: verified once, then remembered */
+    gpcert_issuer e1, e2;
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, &a, now, &e1, &err), SM_OK);
+    gpcert_issuer_cache_stats(&h0, &m0);
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, &a, now, &e2, &err), SM_OK);
+    gpcert_issuer_cache_stats(&h1, &m1);
+    assert_true(h1 == h0 + 1 && m1 == m0);
+    assert_memory_equal(&e1, &e2, sizeof e1);
+    /* ... but not under another parent (another key, or another name) */
+    gpcert_issuer other = a;
+    other.pub[40] ^= 1;
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, &other, now, &out, &err), SM_EVERIFY);
+    sm_err_clear(&err);
+    other = a;
+    other.name[other.name_len - 1] ^= 1;
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, &other, now, &out, &err), SM_EVERIFY);
+    sm_err_clear(&err);
+    /* ... nor for a changed certificate (its signature's last byte) */
+    uint8_t *x = malloc(eum_len);
+    memcpy(x, eum_der, eum_len);
+    x[eum_len - 1] ^= 1;
+    assert_int_not_equal(gpcert_x509_issuer(x, eum_len, &a, now, &out, &err), SM_OK);
+    sm_err_clear(&err);
+    free(x);
+    /* refusals are not remembered: the same refusal again */
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, NULL, now, &out, &err), SM_EVERIFY);
+    sm_err_clear(&err);
+    gpcert_issuer_cache_stats(&h0, &m0);
+    assert_int_equal(gpcert_x509_issuer(eum_der, eum_len, NULL, now, &out, &err), SM_EVERIFY);
+    gpcert_issuer_cache_stats(&h1, &m1);
+    assert_true(h1 == h0 && m1 == m0 + 1);
+}
+
 /* Wycheproof ECDSA P-256 SHA-256 P1363 through crypto/ecpub (the certificate verifier). */
 static void test_wycheproof_ecdsa(void **state)
 {
@@ -510,6 +564,7 @@ int main(void)
         cmocka_unit_test_teardown(test_parse_strict, return_sessions),
         cmocka_unit_test_teardown(test_check_negative, return_sessions),
         cmocka_unit_test_teardown(test_x509_negative, return_sessions),
+        cmocka_unit_test_teardown(test_x509_issuer_cache, return_sessions),
         cmocka_unit_test_teardown(test_wycheproof_ecdsa, return_sessions),
     };
     return cmocka_run_group_tests_name("crypto_gpcert", tests, setup, teardown);
