@@ -102,7 +102,9 @@ sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err
         db_p_text(&p, origin);
     }
     db_res *r = NULL;
-    sm_rc rc = db_exec(c, h ? &q_add_quiet : &q_add, &p, &r, err);
+    /* without the id, nothing is read back: the row goes with the transaction's next statement */
+    sm_rc rc = id ? db_exec(c, h ? &q_add_quiet : &q_add, &p, &r, err)
+                  : db_exec_later(c, h ? &q_add_quiet : &q_add, &p, err);
     if (rc == SM_OK && id)
         *id = db_res_int(r, 0, 0);
     db_res_free(r);

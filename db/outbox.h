@@ -25,7 +25,8 @@ typedef struct db_outbox_msg {
  * process's commit hook (db_outbox_on_commit) runs: its own pump delivers the message. A process
  * without a hook (smctl, a node that does not pump) instead has the same transaction send NOTIFY
  * DB_OUTBOX_CHANNEL (payload: its origin, db_outbox_origin) so that the nodes' pumps wake when it
- * commits. */
+ * commits. id may be NULL: the row is then sent ahead (db_exec_later), and an error may instead be
+ * reported by the transaction's next statement or its COMMIT. */
 sm_rc db_outbox_add(db_conn *c, const db_outbox_msg *m, int64_t *id, sm_err *err);
 
 #define DB_OUTBOX_CHANNEL "smbox_outbox"

@@ -133,6 +133,22 @@ static void test_outbox_is_transactional(void **state)
     assert_int_equal(n.pending, 1);
     db_outbox_msg bad = {.dest_role = "nobody", .dest_id = "x", .kind = "k", .payload = (const uint8_t *)"", .len = 0};
     assert_int_equal(db_outbox_add(c, &bad, NULL, &err), SM_EINVAL);
+    /* without the id the row is sent ahead: there for the next statement, rolled back or committed with
+     * the transaction */
+    db_outbox_msg m = {.dest_role = "mno", .dest_id = "1.3.6.1.4.1.1", .kind = "ES4.HandleProfileEnabledNotification",
+                       .payload = (const uint8_t *)"<msg ahead/>", .len = 12};
+    for (int commit = 0; commit < 2; commit++) {
+        assert_int_equal(db_begin(c, &err), SM_OK);
+        assert_int_equal(scalar(c, "SELECT count(*) FROM outbox"), 1);
+        assert_int_equal(db_outbox_add(c, &m, NULL, &err), SM_OK);
+        assert_int_equal(db_outbox_add(c, &m, NULL, &err), SM_OK);
+        assert_int_equal(scalar(c, "SELECT count(*) FROM outbox"), 3);
+        if (commit)
+            assert_int_equal(db_commit(c, &err), SM_OK);
+        else
+            db_rollback(c);
+    }
+    assert_int_equal(scalar(c, "SELECT count(*) FROM outbox"), 3);
     db_pool_give(c);
 }
 
