@@ -279,7 +279,8 @@ static void fenced_params(db_params *p, const db_claim *cl)
 /* The failure q_lock_later and q_next make when the lease is no longer ours. */
 static bool fenced_error(const db_conn *c, const char *msg)
 {
-    return !strcmp(db_last_sqlstate(c), "22P02") && strstr(msg, "is no longer leased to this node");
+    return !strcmp(db_last_sqlstate(c), "22P02") && strstr(msg, "engine: procedure ") &&
+           strstr(msg, "is no longer leased to this node");
 }
 
 /* Locks the row if the lease is still ours; false = fenced. */
