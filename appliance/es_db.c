@@ -77,31 +77,33 @@ static _Thread_local struct {
     bool recorded;           /* ... and marked the message delivered in it */
 } t_local;
 
-static void h_call_end(void *ctx, void *worker, bool ok)
+static bool h_call_end(void *ctx, void *worker, bool ok)
 {
     (void)ctx;
     db_conn *c = wdb(worker);
     if (!c || !db_in_tx(c))
-        return;
+        return true;
     bool local = t_local.pending;
     t_local.pending = false;
     if (!ok) {
         db_rollback(c);
-        return;
+        return true;
     }
     if (local) {
         sm_err e2 = {0};
         /* sent ahead with the sender's COMMIT: a lease taken over meanwhile fails that commit, and the
          * call's effects go with it (the new holder delivers the message): exactly once */
         t_local.recorded = db_outbox_complete_in_tx(c, t_local.it, &e2) == SM_OK;
-        t_local.open = true;
-        return;
+        t_local.open = true; /* the sender commits, and handles a failed commit */
+        return true;
     }
     sm_err err = {0};
     if (db_commit(c, &err) != SM_OK) {
         char q[600];
         sm_log(SM_LOG_ERR, "net", "db_commit_failed", "error=%s", SM_LOGQ(q, err.msg));
+        return false;
     }
+    return true;
 }
 
 /* Replay keys. Not for an in-process delivery from our own outbox: that message is delivered exactly

@@ -305,6 +305,25 @@ static void answer_ack(es_job *j)
     j->ctype = NULL;
 }
 
+/* The call's transaction did not commit: nothing of it stays (its replay keys neither), so the answer
+ * prepared must not say it was done. A request gets a failure (the same call may be sent again); an
+ * asynchronous response or a notification gets 503, so that the sender's outbox retries it. */
+static void uncommitted(es_job *j, const es_msg *m)
+{
+    __atomic_add_fetch(&j->s->st.uncommitted, 1, __ATOMIC_RELAXED);
+    sm_buf_reset(&j->out);
+    j->ctype = NULL;
+    if (m->fn && m->kind == ES_KIND_REQUEST) {
+        es_status st;
+        es_status_fail(&st, ES_SUBJ_PROVIDER, ES_RSN_EXEC_ERROR,
+                       "the call could not be recorded (its database transaction did not commit); nothing was "
+                       "done, and it may be sent again");
+        answer_status(j, m, &st, 200);
+    } else {
+        j->http = 503;
+    }
+}
+
 static bool authorise(es_job *j, void *w, const es_msg *m, es_status *st)
 {
     es_server *s = j->s;
@@ -572,8 +591,8 @@ static void job_run(void *worker, void *arg)
         idem_complete(s, worker, j->peer.id, kf, km, (const char *)v.data);
     sm_buf_free(&v);
 out:
-    if (in_tx)
-        s->cfg.hooks.call_end(s->cfg.hooks.ctx, worker, ok);
+    if (in_tx && !s->cfg.hooks.call_end(s->cfg.hooks.ctx, worker, ok) && ok)
+        uncommitted(j, &m);
     es_msg_clear(&m);
 }
 
@@ -936,8 +955,9 @@ void es_server_stop(es_server *s, int timeout_s)
     es_server_stats st;
     es_server_get_stats(s, &st);
     sm_log(SM_LOG_INFO, "net", "stats", "requests=%lu refused_auth=%lu rate_limited=%lu busy=%lu replayed=%lu "
-                                        "async_sent=%lu handshakes=%lu handshake_busy_us_mean=%lu handshake_busy_us_max=%lu",
-           st.requests, st.refused_auth, st.rate_limited, st.busy, st.replayed, st.async_sent, st.handshakes,
+                                        "uncommitted=%lu async_sent=%lu handshakes=%lu handshake_busy_us_mean=%lu "
+                                        "handshake_busy_us_max=%lu",
+           st.requests, st.refused_auth, st.rate_limited, st.busy, st.replayed, st.uncommitted, st.async_sent, st.handshakes,
            st.handshakes ? st.handshake_busy_us_total / st.handshakes : 0, st.handshake_busy_us_max);
     http_server_shutdown(s->http);
     struct timespec t0;

@@ -51,9 +51,11 @@ typedef struct es_hooks {
     /* A database transaction around each accepted call on the worker's connection: call_begin before
      * replay detection (true = a transaction is open; the handler then runs inside it and must not
      * commit or roll it back — savepoints only), call_end after the answer and any outbox entry were
-     * recorded (commit; roll back when ok is false). */
+     * recorded (commit; roll back when ok is false). call_end returns false when ok was true but the
+     * commit failed (a statement sent ahead refused, a serialization failure, a lost session): nothing
+     * of the call stays, and the answer prepared is replaced by a failure the caller may retry. */
     bool (*call_begin)(void *ctx, void *worker);
-    void (*call_end)(void *ctx, void *worker, bool ok);
+    bool (*call_end)(void *ctx, void *worker, bool ok);
     void (*audit)(void *ctx, void *worker, const es_audit_rec *rec);
     /* replay detection keyed by (requester, key), a call's keys "fcid:<FunctionCallIdentifier>" and
      * "mid:<MessageID>" ("" = the call has none) taken together: the MessageID's only when the fcid's is
@@ -121,6 +123,7 @@ sm_rc es_server_dispatch(es_server *s, void *worker, const es_peer *caller, cons
 /* Counters. */
 typedef struct es_server_stats {
     unsigned long requests, refused_auth, rate_limited, busy, replayed, faults, async_sent;
+    unsigned long uncommitted; /* calls whose transaction failed at COMMIT (answered as not done) */
     /* TLS handshakes completed and the time pool threads spent inside them (HSM signature included) */
     unsigned long handshakes, handshake_busy_us_total, handshake_busy_us_max;
 } es_server_stats;

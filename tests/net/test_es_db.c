@@ -32,12 +32,21 @@ static char g_cb_relates[256];
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 
+/* this EID's handler writes two rows a deferred unique constraint refuses at COMMIT */
+#define EID_NOCOMMIT "89001012012341234012345678909991"
+DB_STMT(q_twice, 0, "INSERT INTO t_deferred VALUES (1), (1)");
+
 static void h_geteis(es_call *c, void *arg)
 {
     pthread_mutex_lock(&g_mu);
     g_calls++;
     pthread_mutex_unlock(&g_mu);
     assert_true(c->in_tx); /* the handler runs inside the call's transaction */
+    if (!strcmp(es_str(c->in, "Eid"), EID_NOCOMMIT)) {
+        sm_worker *w = c->worker;
+        sm_err e = {0};
+        assert_int_equal(db_exec(w->db, &q_twice, NULL, NULL, &e), SM_OK);
+    }
     es_add_str(es_add_struct(es_add_struct(c->out, "Eis"), "EumSignedInfo"), "Eid", es_str(c->in, "Eid"));
 }
 
@@ -75,6 +84,9 @@ static int setup(void **state)
     if (testpg_start(&PG) != 0 || testpg_schema_db(&PG, "es", CONNINFO, sizeof CONNINFO) != 0)
         return -1;
     POOL = testpg_pool(CONNINFO, 4);
+    if (testpg_sql(CONNINFO, "CREATE TABLE t_deferred (k int, CONSTRAINT t_deferred_k UNIQUE (k) DEFERRABLE "
+                             "INITIALLY DEFERRED)") != 0)
+        return -1;
     start_server();
     return 0;
 }
@@ -130,6 +142,33 @@ static void test_replay_survives_restart(void **state)
     free(m);
 }
 
+/* A call whose transaction fails at its COMMIT (after the handler succeeded) is not answered as done:
+ * nothing of it stays, its replay keys neither, and the same call runs again when resent. */
+static void test_uncommitted_call_not_answered_done(void **state)
+{
+    char *m = soap("ES2-GetEISRequest", "db-nocommit-1",
+                   "<rps:Eid>" EID_NOCOMMIT "</rps:Eid><rps:Smsr-id>1.2</rps:Smsr-id>", NULL);
+    int c0 = g_calls;
+    for (int i = 0; i < 2; i++) {
+        tresp r = nettest_post(&N, "mno", "/gsma/soap/es2", SOAP, m);
+        assert_int_equal(r.status, 200);
+        if (strstr(r.body, "EXECUTED_SUCCESS") || !strstr(r.body, "did not commit"))
+            fail_msg("attempt %d answered: %s", i, r.body);
+        tresp_free(&r);
+    }
+    assert_int_equal(g_calls, c0 + 2);
+    db_conn *c = NULL;
+    sm_err err = {0};
+    assert_int_equal(db_pool_take(POOL, &c, &err), SM_OK);
+    db_stmt st = {"SELECT count(*) FROM t_deferred", 0, 0};
+    db_res *res = NULL;
+    assert_int_equal(db_exec(c, &st, NULL, &res, &err), SM_OK);
+    assert_int_equal(db_res_int(res, 0, 0), 0);
+    db_res_free(res);
+    db_pool_give(c);
+    free(m);
+}
+
 static void test_refusal_audited_in_db(void **state)
 {
     long before = audit_entries();
@@ -178,6 +217,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_survives_restart),
+        cmocka_unit_test(test_uncommitted_call_not_answered_done),
         cmocka_unit_test(test_refusal_audited_in_db),
         cmocka_unit_test(test_async_through_outbox),
     };
