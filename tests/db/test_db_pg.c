@@ -517,28 +517,36 @@ static void test_tx_first_statement(void **state)
  * there for the statements after them and after the commit; one that fails fails the transaction, is
  * named by the next statement's or the COMMIT's error, and nothing of the transaction stays; the
  * connection is usable after. */
-static long later_ins(db_conn *c, int k)
+typedef sm_rc (*send_fn)(db_conn *, db_stmt *, const db_params *, sm_err *);
+
+static long ins_by(send_fn fn, const char *name, db_conn *c, int k)
 {
     db_params pa;
     db_params_init(&pa);
     db_p_int(&pa, k);
     sm_err err = {0};
-    sm_rc rc = db_exec_later(c, &q_t_ins, &pa, &err);
+    sm_rc rc = fn(c, &q_t_ins, &pa, &err);
     if (rc != SM_OK)
-        fail_msg("db_exec_later %d: %s", k, err.msg);
+        fail_msg("%s %d: %s", name, k, err.msg);
     return rc;
 }
+#define later_ins(c, k) ins_by(db_exec_later, "db_exec_later", c, k)
+#define ahead_ins(c, k) ins_by(db_exec_ahead, "db_exec_ahead", c, k)
 
-static long ahead_ins(db_conn *c, int k)
+/* The failed insert sent ahead is reported, by name, by the next statement, or by the COMMIT. */
+static void next_reports(db_conn *c)
 {
-    db_params pa;
-    db_params_init(&pa);
-    db_p_int(&pa, k);
     sm_err err = {0};
-    sm_rc rc = db_exec_ahead(c, &q_t_ins, &pa, &err);
-    if (rc != SM_OK)
-        fail_msg("db_exec_ahead %d: %s", k, err.msg);
-    return rc;
+    assert_int_equal(db_exec(c, &q_t_count, NULL, NULL, &err), SM_EEXIST);
+    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
+}
+
+static void commit_reports(db_conn *c)
+{
+    sm_err err = {0};
+    assert_int_equal(db_commit(c, &err), SM_EEXIST);
+    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
+    assert_false(db_in_tx(c));
 }
 
 static void test_exec_later(void **state)
@@ -575,17 +583,13 @@ static void test_exec_later(void **state)
     assert_int_equal(db_begin(c, &err), SM_OK);
     ahead_ins(c, 2); /* exists */
     later_ins(c, 51);
-    assert_int_equal(db_exec(c, &q_t_count, NULL, NULL, &err), SM_EEXIST);
-    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
-    sm_err_clear(&err);
+    next_reports(c);
     db_rollback(c);
     assert_false(db_in_tx(c));
     assert_int_equal(t_count(c), 7);
     assert_int_equal(db_begin(c, &err), SM_OK);
     ahead_ins(c, 3); /* exists: the COMMIT reports it */
-    assert_int_equal(db_commit(c, &err), SM_EEXIST);
-    sm_err_clear(&err);
-    assert_false(db_in_tx(c));
+    commit_reports(c);
     assert_int_equal(t_count(c), 7);
     /* later in the transaction it is db_exec_later */
     assert_int_equal(db_begin(c, &err), SM_OK);
@@ -607,9 +611,7 @@ static void test_exec_later(void **state)
     later_ins(c, 7);
     later_ins(c, 2); /* exists */
     later_ins(c, 8);
-    assert_int_equal(db_exec(c, &q_t_count, NULL, NULL, &err), SM_EEXIST);
-    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
-    sm_err_clear(&err);
+    next_reports(c);
     assert_int_equal(db_commit(c, &err), SM_EDB);
     sm_err_clear(&err);
     assert_false(db_in_tx(c));
@@ -619,10 +621,7 @@ static void test_exec_later(void **state)
     assert_int_equal(t_count(c), 107);
     later_ins(c, 9);
     later_ins(c, 3);
-    assert_int_equal(db_commit(c, &err), SM_EEXIST);
-    assert_non_null(strstr(err.msg, "INSERT INTO t_first"));
-    sm_err_clear(&err);
-    assert_false(db_in_tx(c));
+    commit_reports(c);
     assert_int_equal(t_count(c), 107);
     /* rolled back with statements in flight: none of them stays */
     assert_int_equal(db_begin(c, &err), SM_OK);
