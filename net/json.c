@@ -191,6 +191,15 @@ static bool parse_string(jp *j, char **out, size_t *olen)
             }
             continue;
         }
+        if (c < 0x80) {
+            /* a run of plain ASCII (hexBinary values are long ones) is copied at once */
+            const char *q = j->p + 1;
+            while (q < j->end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '"' && *q != '\\')
+                q++;
+            sm_buf_append(&b, j->p, (size_t)(q - j->p));
+            j->p = q;
+            continue;
+        }
         size_t n = utf8_len((const unsigned char *)j->p, (const unsigned char *)j->end);
         if (!n) {
             sm_buf_free(&b);

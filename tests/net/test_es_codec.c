@@ -258,6 +258,22 @@ static void test_json_strict(void **state)
     assert_int_equal(jparse("\"\xe0\x80\xaf\""), SM_EPARSE); /* overlong */
     assert_int_equal(jparse("{} x"), SM_EPARSE);
     assert_int_equal(jparse("// c\n{}"), SM_EPARSE);
+    /* strings: runs of plain ASCII copied whole, between escapes and multi-byte characters */
+    {
+        const char *t = "[\"ab\\\"cd\\u00e9ef\xc3\xa9gh\\\\\", \"\"]";
+        jv *v = NULL;
+        sm_err e = {0};
+        assert_int_equal(json_parse(t, strlen(t), &JL, &v, &e), SM_OK);
+        assert_int_equal(v->n, 2);
+        assert_int_equal(v->items[0]->slen, 14);
+        assert_memory_equal(v->items[0]->s, "ab\"cd\xc3\xa9" "ef\xc3\xa9gh\\", 15);
+        assert_int_equal(v->items[1]->slen, 0);
+        jv_free(v);
+    }
+    assert_int_equal(jparse("\"abc\tdef\""), SM_EPARSE);  /* a control character after a run */
+    assert_int_equal(jparse("\"abcdef"), SM_EPARSE);        /* unterminated after a run */
+    assert_int_equal(jparse("\"abc\\"), SM_EPARSE);       /* truncated escape after a run */
+    assert_int_equal(jparse("\"abc\xff\""), SM_EPARSE);   /* invalid UTF-8 after a run */
     char deep[200] = "";
     for (int i = 0; i < 40; i++)
         strcat(deep, "[");
