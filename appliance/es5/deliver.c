@@ -10,7 +10,6 @@
 #include "db/backoff.h"
 #include "lib/log.h"
 
-#define CLAIM_MAX 8
 
 void es5_sends_free(es5_send *s)
 {
@@ -230,9 +229,9 @@ sm_rc es5_deliver_pass(db_conn *c, hsm_sess *s, const es5_ctx *x, const char *wh
     *worked = 0;
     char owner[160];
     snprintf(owner, sizeof owner, "%s/%s", x->set.node, who);
-    int64_t ids[CLAIM_MAX], tokens[CLAIM_MAX];
+    int64_t ids[ES5Q_CLAIM_MAX], tokens[ES5Q_CLAIM_MAX];
     size_t n = 0;
-    sm_rc rc = es5q_claim(c, owner, CLAIM_MAX, x->set.lease_ms, ids, tokens, &n, err);
+    sm_rc rc = es5q_claim(c, owner, x->set.lease_ms, ids, tokens, &n, err);
     for (size_t i = 0; rc == SM_OK && i < n; i++) {
         bool moved = false;
         rc = one(c, s, x, owner, ids[i], tokens[i], sends, &moved, err);

@@ -100,9 +100,12 @@ void es5_row_clear(es5_row *r);
 /* ---- queue.c ------------------------------------------------------------------------------------ */
 
 sm_rc es5q_submit(db_conn *c, const es5_request *r, int prio, int64_t *id, sm_err *err);
-/* Claims up to max due requests that head their eUICC's queue (lease + token). */
-sm_rc es5q_claim(db_conn *c, const char *owner, int max, long lease_ms, int64_t *ids, int64_t *tokens, size_t *n,
-                 sm_err *err);
+/* Claims up to ES5Q_CLAIM_MAX due requests that head their eUICC's queue (lease + token); ids and tokens
+ * hold ES5Q_CLAIM_MAX. The bound is a literal in the statement: as a parameter, PostgreSQL's generic plan
+ * (LIMIT guessed at a tenth of the rows) looked dearer than a custom one, and the statement was planned
+ * again at every execution, for five times its execution time. */
+#define ES5Q_CLAIM_MAX 8
+sm_rc es5q_claim(db_conn *c, const char *owner, long lease_ms, int64_t *ids, int64_t *tokens, size_t *n, sm_err *err);
 /* Locks a claimed request if the lease is still ours (false: someone else has it, or it is done). */
 sm_rc es5q_lock_claimed(db_conn *c, int64_t id, const char *owner, int64_t token, es5_row *out, bool *ours,
                         sm_err *err);

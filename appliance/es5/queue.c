@@ -34,14 +34,16 @@ DB_STMT(q_cancel, 1,
         "WHERE id = $1 AND state <> 'done' AND sends = 0 AND phase = 'new' AND "
         "(lease_owner IS NULL OR lease_expires < now()) RETURNING eid, coalesce(label, '')");
 DB_STMT(q_state, 1, "SELECT state, sends, coalesce(lease_owner, '') FROM es5_request WHERE id = $1");
-DB_STMT(q_claim, 3,
+#define STR_(x) #x
+#define STR(x) STR_(x)
+DB_STMT(q_claim, 2,
         "WITH due AS (SELECT r.id FROM es5_request r WHERE r.state <> 'done' AND r.next_at <= now() AND "
         "(r.state = 'active' OR NOT EXISTS (SELECT 1 FROM es5_request q WHERE q.eid = r.eid AND q.state <> 'done' "
         "AND q.id <> r.id AND (q.state = 'active' OR q.prio < r.prio OR (q.prio = r.prio AND q.id < r.id)))) "
-        "ORDER BY r.next_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED) "
+        "ORDER BY r.next_at LIMIT " STR(ES5Q_CLAIM_MAX) " FOR UPDATE OF r SKIP LOCKED) "
         "UPDATE es5_request r SET state = 'active', lease_owner = $1, lease_token = nextval('es5_lease_token'), "
-        "lease_expires = now() + make_interval(secs => $3::float8 / 1000), "
-        "next_at = now() + make_interval(secs => $3::float8 / 1000), updated_at = now() "
+        "lease_expires = now() + make_interval(secs => $2::float8 / 1000), "
+        "next_at = now() + make_interval(secs => $2::float8 / 1000), updated_at = now() "
         "FROM due WHERE r.id = due.id RETURNING r.id, r.lease_token");
 DB_STMT(q_lock_claimed, 3,
         "SELECT " ROW_COLS " FROM es5_request WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND "
@@ -388,9 +390,9 @@ static sm_rc lock_one(db_conn *c, db_stmt *st, const db_params *p, es5_row *out,
     return rc;
 }
 
-sm_rc es5q_claim(db_conn *c, const char *owner, int max, long lease_ms, int64_t *ids, int64_t *tokens, size_t *n,
-                 sm_err *err)
+sm_rc es5q_claim(db_conn *c, const char *owner, long lease_ms, int64_t *ids, int64_t *tokens, size_t *n, sm_err *err)
 {
+    const int max = ES5Q_CLAIM_MAX;
     *n = 0;
     sm_rc rc = db_begin(c, err);
     if (rc != SM_OK)
@@ -399,7 +401,6 @@ sm_rc es5q_claim(db_conn *c, const char *owner, int max, long lease_ms, int64_t 
     db_params p;
     db_params_init(&p);
     db_p_text(&p, owner);
-    db_p_int(&p, max);
     db_p_int(&p, lease_ms);
     db_res *r = NULL;
     sm_err cerr = {0};

@@ -267,7 +267,7 @@ static size_t claim(const char *owner, int64_t *ids, int64_t *tok, long lease_ms
 {
     size_t n = 0;
     sm_err err = {0};
-    if (es5q_claim(G.c, owner, 8, lease_ms, ids, tok, &n, &err) != SM_OK)
+    if (es5q_claim(G.c, owner, lease_ms, ids, tok, &n, &err) != SM_OK)
         fail_msg("claim: %s", err.msg);
     return n;
 }
@@ -299,7 +299,7 @@ static void test_head_of_line(void **state)
 {
     (void)state;
     int64_t a1 = submit(EID_A, 1), a2 = submit(EID_A, 1), b1 = submit(EID_B, 1);
-    int64_t ids[8], tok[8];
+    int64_t ids[ES5Q_CLAIM_MAX], tok[ES5Q_CLAIM_MAX];
     size_t n = claim("w1", ids, tok, 60000);
     assert_int_equal(n, 2);
     assert_true(has(ids, n, a1) && has(ids, n, b1));
@@ -333,7 +333,7 @@ static void test_lease_takeover(void **state)
 {
     (void)state;
     int64_t id = submit(EID_B, 1);
-    int64_t ids[8], tok[8];
+    int64_t ids[ES5Q_CLAIM_MAX], tok[ES5Q_CLAIM_MAX];
     assert_int_equal(claim("dead", ids, tok, 200), 1);
     int64_t dead_tok = tok[0];
     assert_int_equal(claim("alive", ids, tok, 60000), 0);
