@@ -10,18 +10,16 @@
 #include "db/backoff.h"
 #include "lib/log.h"
 
+#define ADD_SQL                                                                                              \
+    "INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "              \
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
 /* the NOTIFY rides on the INSERT (no round trip of its own); PostgreSQL sends it at commit, once per
  * transaction for equal payloads */
-DB_STMT(q_add, 8,
-        "WITH m AS (INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) "
-        "SELECT m.id, pg_notify('" DB_OUTBOX_CHANNEL "', $8) FROM m");
+DB_STMT(q_add, 8, "WITH m AS (" ADD_SQL ") SELECT m.id, pg_notify('" DB_OUTBOX_CHANNEL "', $8) FROM m");
 /* a process that pumps its own commits (a commit hook is set) does not notify: it delivers the message
  * itself at once, and a NOTIFY would cost every listening node a wake-up (and the committing transaction
  * the server's notification-queue lock) for a message they could only race it for */
-DB_STMT(q_add_quiet, 7,
-        "INSERT INTO outbox (dest_role, dest_id, kind, relates_to, payload, proc_id, max_attempts) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+DB_STMT(q_add_quiet, 7, ADD_SQL);
 DB_STMT(q_claim, 3,
         "WITH due AS (SELECT id FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= now() "
         "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
@@ -30,13 +28,13 @@ DB_STMT(q_claim, 3,
         "FROM due WHERE o.id = due.id "
         "RETURNING o.id, o.dest_role, o.dest_id, o.kind, o.relates_to, o.payload, o.attempts, o.max_attempts, "
         "coalesce(o.proc_id, 0), o.lease_token");
-DB_STMT(q_done, 2,
-        "UPDATE outbox SET state = 'delivered', delivered_at = now(), lease_owner = NULL, last_error = NULL "
-        "WHERE id = $1 AND lease_token = $2 AND state = 'sending'");
+#define DONE_SQL                                                                                             \
+    "UPDATE outbox SET state = 'delivered', delivered_at = now(), lease_owner = NULL, last_error = NULL "     \
+    "WHERE id = $1 AND lease_token = $2 AND state = 'sending'"
+DB_STMT(q_done, 2, DONE_SQL);
 #define LEASE_LOST_TEXT "is no longer leased to this node"
 DB_STMT(q_done_in_tx, 2,
-        "WITH u AS (UPDATE outbox SET state = 'delivered', delivered_at = now(), lease_owner = NULL, last_error = NULL "
-        "WHERE id = $1 AND lease_token = $2 AND state = 'sending' RETURNING 1) "
+        "WITH u AS (" DONE_SQL " RETURNING 1) "
         "SELECT coalesce((SELECT '1' FROM u), 'outbox: message ' || $1 || ' " LEASE_LOST_TEXT "')::int");
 DB_STMT(q_fail, 5,
         "UPDATE outbox SET state = CASE WHEN $4 OR attempts >= max_attempts THEN 'dead' ELSE 'pending' END, "
@@ -205,8 +203,7 @@ sm_rc db_outbox_complete_in_tx(db_conn *c, const db_outbox_item *it, sm_err *err
 
 bool db_outbox_lease_lost(const db_conn *c, const char *errmsg)
 {
-    return !strcmp(db_last_sqlstate(c), "22P02") && errmsg && strstr(errmsg, "outbox: message ") &&
-           strstr(errmsg, LEASE_LOST_TEXT);
+    return db_refused_with(c, errmsg, "outbox: message ") && strstr(errmsg, LEASE_LOST_TEXT);
 }
 
 sm_rc db_outbox_fail(db_conn *c, const db_outbox_item *it, const char *why, bool permanent, const db_outbox_opts *o,

@@ -503,6 +503,11 @@ static bool state_transient(const char *s)
 
 const char *db_last_sqlstate(const db_conn *c) { return c->sqlstate; }
 bool db_last_conn_lost(const db_conn *c) { return c->lost; }
+bool db_refused_with(const db_conn *c, const char *errmsg, const char *marker)
+{
+    return !strcmp(c->sqlstate, "22P02") && errmsg && marker && strstr(errmsg, marker);
+}
+
 bool db_last_transient(const db_conn *c) { return c->lost || state_transient(c->sqlstate); }
 
 /* Turns a failed result into an error; marks a lost connection and a failed transaction. */

@@ -139,6 +139,11 @@ sm_rc db_exec_later(db_conn *c, db_stmt *st, const db_params *p, sm_err *err);
  * it sat idle; sent ahead, such a loss fails the transaction (nothing of it committed): for callers that
  * retry anyway (the procedure engine's steps). */
 sm_rc db_exec_ahead(db_conn *c, db_stmt *st, const db_params *p, sm_err *err);
+/* A statement sent ahead that must fail rather than do nothing when its row is not there (a lease gone,
+ * a chain head missing) casts its message to an integer: `coalesce((...), 'message')::int`, which fails
+ * with SQLSTATE 22P02 quoting the message. True when the connection's last error (errmsg) is such a
+ * refusal whose message contains marker. */
+bool db_refused_with(const db_conn *c, const char *errmsg, const char *marker);
 /* Runs a trusted multi-statement SQL script (migrations only; never built from input). */
 sm_rc db_exec_script(db_conn *c, const char *sql, sm_err *err);
 /* SQLSTATE of the last failed statement on this connection ("" if none). */

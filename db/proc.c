@@ -43,16 +43,14 @@ DB_STMT(q_claim, 4,
         "coalesce(p.requester, ''), coalesce(p.call_id, ''), p.attempts, p.transitions, "
         "coalesce((extract(epoch FROM p.deadline) * 1000000)::bigint, 0), "
         "(p.deadline IS NOT NULL AND p.deadline <= now()), p.data");
+/* what q_lock and q_next fail with (cast to int) when the lease is no longer ours: fenced_error */
+#define NOT_LEASED_SQL "'engine: procedure ' || $1 || ' is no longer leased to this node'"
+/* Locks the row if the lease is still ours, and fails the transaction (the text cast to int fails naming
+ * it, as q_next's does) if it is not. A step sends it ahead with its BEGIN (db_exec_ahead): the step's
+ * first statement (or its COMMIT) reports a lost lease, and nothing of the step stays. */
 DB_STMT(q_lock, 3,
-        "SELECT 1 FROM proc WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running' "
-        "FOR UPDATE");
-/* The same lock, sent ahead with the step's BEGIN (db_exec_ahead) rather than waited for: it fails the
- * transaction, with the message q_next's failure has (the text cast to int fails naming it), if the lease
- * is no longer ours. The step's first statement (or its COMMIT) reports that, and nothing of it stays. */
-DB_STMT(q_lock_later, 3,
         "SELECT coalesce((SELECT '1' FROM proc WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 "
-        "AND state = 'running' FOR UPDATE), 'engine: procedure ' || $1 || ' is no longer leased to this node')"
-        "::int");
+        "AND state = 'running' FOR UPDATE), " NOT_LEASED_SQL ")::int");
 /* the fenced outcome: only the lease holder may write it. The step's transaction holds the row (q_lock,
  * FOR UPDATE) since it found the lease its own, so the update cannot miss: it goes with the COMMIT
  * (db_exec_later), and fails the transaction (the text cast to int fails naming it) if it ever did. */
@@ -63,8 +61,7 @@ DB_STMT(q_next, 10,
         "data = CASE WHEN $7 THEN $8 ELSE data END, result = coalesce($9, result), last_error = $10, "
         "lease_owner = NULL, lease_token = NULL, lease_expires = NULL, updated_at = now() "
         "WHERE id = $1 AND lease_owner = $2 AND lease_token = $3 AND state = 'running' RETURNING 1) "
-        "SELECT coalesce((SELECT '1' FROM u), 'engine: procedure ' || $1 || ' is no longer leased to this node')"
-        "::int");
+        "SELECT coalesce((SELECT '1' FROM u), " NOT_LEASED_SQL ")::int");
 DB_STMT(q_retry, 5,
         "UPDATE proc SET state = 'ready', "
         "next_run_at = least(now() + make_interval(secs => $4::float8 / 1000), coalesce(deadline, 'infinity')), "
@@ -276,22 +273,23 @@ static void fenced_params(db_params *p, const db_claim *cl)
     db_p_int(p, cl->token);
 }
 
-/* The failure q_lock_later and q_next make when the lease is no longer ours. */
+/* The failure q_lock and q_next make when the lease is no longer ours. */
 static bool fenced_error(const db_conn *c, const char *msg)
 {
-    return !strcmp(db_last_sqlstate(c), "22P02") && strstr(msg, "engine: procedure ") &&
-           strstr(msg, "is no longer leased to this node");
+    return db_refused_with(c, msg, "engine: procedure ") && strstr(msg, "is no longer leased to this node");
 }
 
-/* Locks the row if the lease is still ours; false = fenced. */
+/* Locks the row if the lease is still ours; false = fenced (the transaction then failed: roll it back). */
 static sm_rc lock_ours(db_conn *c, const db_claim *cl, bool *ours, sm_err *err)
 {
     db_params p;
     fenced_params(&p, cl);
-    db_res *r = NULL;
-    sm_rc rc = db_exec(c, &q_lock, &p, &r, err);
-    *ours = rc == SM_OK && db_res_rows(r) == 1;
-    db_res_free(r);
+    sm_rc rc = db_exec(c, &q_lock, &p, NULL, err);
+    *ours = rc == SM_OK;
+    if (rc != SM_OK && fenced_error(c, err->msg)) {
+        sm_err_clear(err);
+        rc = SM_OK;
+    }
     return rc;
 }
 
@@ -399,7 +397,7 @@ sm_rc db_engine_execute(db_engine *e, db_conn *c, const db_claim *cl, db_engine_
     {
         db_params p;
         fenced_params(&p, cl);
-        rc = db_exec_ahead(c, &q_lock_later, &p, err);
+        rc = db_exec_ahead(c, &q_lock, &p, err);
     }
     if (rc != SM_OK) {
         bool fenced = fenced_error(c, err->msg);
@@ -439,7 +437,7 @@ sm_rc db_engine_execute(db_engine *e, db_conn *c, const db_claim *cl, db_engine_
             committed = hrc == SM_OK;
         }
         if (hrc != SM_OK && fenced_error(c, herr.msg)) {
-            /* q_lock_later or q_next found the lease gone: fenced, nothing of the step stays (rolled back) */
+            /* q_lock or q_next found the lease gone: fenced, nothing of the step stays (rolled back) */
             ours = false;
             hrc = SM_OK;
         }

@@ -459,6 +459,13 @@ static void test_fencing(void **state)
     assert_int_equal(sst.fenced, 1);
     assert_int_equal(sst.steps, 0);
     assert_int_equal(scalar1(c, "SELECT count(*) FROM effects WHERE proc_id = $1", id), 0);
+    /* ... nor end it (as if its attempts were used up): the end is fenced too */
+    db_claim stale = v[0];
+    stale.attempt = 1000;
+    db_engine_stats est = {0};
+    assert_int_equal(db_engine_execute(slow, c, &stale, &est, &err), SM_OK);
+    assert_int_equal(est.fenced, 1);
+    assert_int_equal(est.failed, 0);
     /* the new holder runs it, and the rest */
     db_engine_stats st = {0};
     assert_int_equal(db_engine_execute(fast, c, &fv[0], &st, &err), SM_OK);
